@@ -1,0 +1,84 @@
+"""The `gpu-shopper` command.
+
+Fast paths (inventory, prices) import neither Dagster nor Streamlit: each command
+imports what it needs inside its body.
+"""
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from shopper_pipelines.cli import inventory as inventory_commands
+from shopper_pipelines.cli.output import errors
+from shopper_pipelines.errors import InvalidInputError, ShopperError
+from shopper_pipelines.settings import get_settings
+
+app = typer.Typer(
+    name="gpu-shopper",
+    help="Shop for GPUs across marketplaces, rent with one command, never leave one running.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(inventory_commands.inventory_app, name="inventory")
+app.command("prices")(inventory_commands.prices)
+app.command("ingest")(inventory_commands.ingest)
+app.command("import-history")(inventory_commands.import_history_command)
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 8787,
+    seed: Annotated[int, typer.Option("--seed", help="Market seed: same seed, same market")] = 0,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option("--fault", help="Queue faults, e.g. vastai.offers=429,503 (repeatable)"),
+    ] = None,
+    tick_seconds: Annotated[float, typer.Option("--tick-seconds", help="Market churn step")] = 60.0,
+) -> None:
+    """Run the built-in sandbox marketplace (Vast.ai and TensorDock wire formats)."""
+    from shopper_pipelines.sandbox.server import serve
+
+    if not 1 <= port <= 65535:
+        raise InvalidInputError(f"--port must be 1-65535, got {port}")
+    serve(port=port, seed=seed, faults=fault or [], tick_seconds=tick_seconds)
+
+
+@app.command()
+def up(
+    no_browser_hint: Annotated[bool, typer.Option("--quiet", help="Print less")] = False,
+) -> None:
+    """Set up and run everything: sandbox (without keys), first ingest, Dagster, the app."""
+    from shopper_pipelines.cli.up import run_workspace
+
+    raise typer.Exit(run_workspace(get_settings(), quiet=no_browser_hint))
+
+
+def _configure_logging() -> None:
+    try:
+        level = get_settings().log_level
+    except ShopperError:
+        level = "INFO"
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    _configure_logging()
+    try:
+        app()
+    except InvalidInputError as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(2)
+    except ShopperError as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

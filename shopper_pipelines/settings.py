@@ -1,0 +1,183 @@
+"""All configuration, read once from the environment and `.env`, typed and validated.
+
+Invalid values fail at start-up with a message naming the variable and the value;
+provider secrets are `SecretStr` so they never print.
+"""
+
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shopper_pipelines.errors import SettingsError
+
+logger = logging.getLogger(__name__)
+
+VASTAI = "vastai"
+TENSORDOCK = "tensordock"
+PROVIDERS = (VASTAI, TENSORDOCK)
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+_SECRET_FIELDS = {"vastai_api_key", "tensordock_api_token"}
+
+
+def parse_duration(text: str) -> int:
+    """'90s', '5m', '2h' or bare seconds -> seconds. Raises ValueError on anything else."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {text!r}")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {text!r}")
+    return seconds
+
+
+def interval_to_cron(seconds: int) -> str:
+    """A cron string for an interval that divides an hour or a day evenly."""
+    if seconds % 60:
+        raise ValueError(f"interval must be whole minutes, got {seconds}s")
+    minutes = seconds // 60
+    if minutes < 60 and 60 % minutes == 0:
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    if minutes % 60 == 0 and 24 % (minutes // 60) == 0:
+        hours = minutes // 60
+        return "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
+    raise ValueError(f"interval must divide an hour or a day evenly, got {minutes} minutes")
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Settings(BaseSettings):
+    """GPU Shopper's settings. Environment variables are the field names in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    vastai_api_key: SecretStr | None = None
+    tensordock_api_token: SecretStr | None = None
+    database_path: Path = Path("data/gpu-shopper.duckdb")
+    sandbox_url: str = "http://127.0.0.1:8787"
+    vastai_url: str = "https://console.vast.ai"
+    tensordock_url: str = "https://dashboard.tensordock.com/api/v2"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    inventory_interval: str = "5m"
+    offer_disk_gb: Annotated[int, Field(ge=10, le=10_000)] = 100
+    http_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    http_max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    warehouse_lock_timeout_s: Annotated[float, Field(gt=0, le=600)] = 15.0
+    app_host: str = "127.0.0.1"
+    app_port: Port = 8501
+    dagster_host: str = "127.0.0.1"
+    dagster_port: Port = 3000
+
+    @field_validator("vastai_api_key", "tensordock_api_token", mode="before")
+    @classmethod
+    def _blank_secret_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("inventory_interval")
+    @classmethod
+    def _valid_interval(cls, value: str) -> str:
+        interval_to_cron(parse_duration(value))
+        return value
+
+    @field_validator("sandbox_url", "vastai_url", "tensordock_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("app_host", "dagster_host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        # The app has no authentication yet, so it may only listen on loopback.
+        host = "127.0.0.1" if value == "localhost" else value
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"must be a loopback address (no authentication yet), got {value!r}")
+        return host
+
+    @property
+    def inventory_interval_s(self) -> int:
+        return parse_duration(self.inventory_interval)
+
+    @property
+    def inventory_cron(self) -> str:
+        return interval_to_cron(self.inventory_interval_s)
+
+    @property
+    def sandbox_mode(self) -> bool:
+        """No provider credentials at all: every provider talks to the sandbox."""
+        return self.vastai_api_key is None and self.tensordock_api_token is None
+
+    def provider_endpoints(self) -> list["ProviderEndpoint"]:
+        """The providers to talk to, each with its base URL and key.
+
+        With no credentials at all, both point at the sandbox. With some, a provider
+        lacking credentials is skipped with one log line.
+        """
+        if self.sandbox_mode:
+            return [
+                ProviderEndpoint(VASTAI, self.sandbox_url, None, sandbox=True),
+                ProviderEndpoint(TENSORDOCK, f"{self.sandbox_url}/api/v2", None, sandbox=True),
+            ]
+        endpoints = []
+        for name, url, key in (
+            (VASTAI, self.vastai_url, self.vastai_api_key),
+            (TENSORDOCK, self.tensordock_url, self.tensordock_api_token),
+        ):
+            if key is None:
+                logger.info("%s skipped: no credentials set", name)
+                continue
+            endpoints.append(ProviderEndpoint(name, url, key, sandbox=False))
+        return endpoints
+
+
+@dataclass(frozen=True)
+class ProviderEndpoint:
+    name: str
+    base_url: str
+    api_key: SecretStr | None
+    sandbox: bool
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "settings"
+        shown = "<hidden>" if field in _SECRET_FIELDS else repr(item.get("input"))
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{field.upper()}={shown}: {message}")
+    return "invalid settings: " + "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise SettingsError naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated on first use."""
+    return load_settings()
