@@ -2,6 +2,8 @@
 
 from dagster import Definitions
 
-from shopper_pipelines.inventory.defs import defs as inventory_defs
+from shopper_pipelines.inventory import defs as inventory
 
-defs = Definitions.merge(inventory_defs)
+# Modules, not their `defs` objects, are imported: Dagster refuses a code location
+# with more than one Definitions object at module scope.
+defs = Definitions.merge(inventory.defs)

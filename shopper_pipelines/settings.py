@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     vastai_api_key: SecretStr | None = None
     tensordock_api_token: SecretStr | None = None
     database_path: Path = Path("data/gpu-shopper.duckdb")
+    dagster_home: Path = Path("data/dagster_home")
     sandbox_url: str = "http://127.0.0.1:8787"
     vastai_url: str = "https://console.vast.ai"
     tensordock_url: str = "https://dashboard.tensordock.com/api/v2"

@@ -26,6 +26,7 @@ _ENV_VARS = (
     "APP_PORT",
     "DAGSTER_HOST",
     "DAGSTER_PORT",
+    "DAGSTER_HOME",
 )
 
 
@@ -61,3 +62,21 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(db_path: Path) -> Settings:
     return load_settings(database_path=db_path, http_max_attempts=3)
+
+
+@pytest.fixture(scope="session")
+def sandbox_url() -> Iterator[str]:
+    """A real sandbox marketplace on 127.0.0.1, shared by the session (seed 7)."""
+    from shopper_pipelines.sandbox.server import running_sandbox
+
+    with running_sandbox(seed=7) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_sandbox_url() -> Iterator[str]:
+    """A sandbox of the test's own, for tests that queue faults or move the clock."""
+    from shopper_pipelines.sandbox.server import running_sandbox
+
+    with running_sandbox(seed=11) as url:
+        yield url

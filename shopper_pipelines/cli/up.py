@@ -131,8 +131,8 @@ def _first_ingest(settings: Settings) -> None:
 def run_workspace(settings: Settings, *, quiet: bool = False) -> int:
     """Start everything, print the URLs, and wait for Ctrl-C or SIGTERM."""
     data_dir = settings.database_path.resolve().parent
-    dagster_home = REPO_ROOT / "data" / "dagster_home"
-    log_dir = REPO_ROOT / "data" / "run"
+    dagster_home = settings.dagster_home.resolve()
+    log_dir = data_dir / "run"
     for folder in (data_dir, dagster_home, log_dir):
         folder.mkdir(parents=True, exist_ok=True)
     if not (dagster_home / "dagster.yaml").exists():

@@ -36,6 +36,11 @@ def _number(record: dict[str, Any], key: str) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _section(record: dict[str, Any], key: str) -> dict[str, Any]:
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _positive_price(value: float | None, field: str) -> float:
     if value is None:
         raise SkipRecord(f"{field} missing")
@@ -139,8 +144,8 @@ def tensordock_offers(record: dict[str, Any], disk_gb: float) -> list[Offer]:
     if lookup(v0_name) is not None:  # the v0 name is the more precise spelling
         model_name = canonical_name(v0_name)
 
-    pricing = gpu.get("pricing") if isinstance(gpu.get("pricing"), dict) else {}
-    resources = gpu.get("resources") if isinstance(gpu.get("resources"), dict) else {}
+    pricing = _section(gpu, "pricing")
+    resources = _section(gpu, "resources")
     per_vcpu = _number(pricing, "per_vcpu_hr") or 0.0
     per_ram = _number(pricing, "per_gb_ram_hr") or 0.0
     per_disk = _number(pricing, "per_gb_storage_hr") or 0.0
