@@ -16,6 +16,10 @@ class WarehouseBusyError(ShopperError):
     """The DuckDB file stayed locked by another process past the retry bound."""
 
 
+class WarehouseMissingError(ShopperError):
+    """A read found no warehouse file: nothing has been ingested yet."""
+
+
 class InvalidInputError(ShopperError):
     """A user-supplied value (CLI flag, widget, file) is not acceptable."""
 

@@ -114,7 +114,9 @@ def _first_ingest(settings: Settings) -> None:
     from shopper_pipelines.inventory.history_import import import_history
     from shopper_pipelines.inventory.search import price_history_sources
     from shopper_pipelines.inventory.service import ingest
+    from shopper_pipelines.warehouse import ensure_schema
 
+    ensure_schema(settings.database_path)
     imported = price_history_sources(settings.database_path)
     for name in HISTORY_FILES:
         kind = name.removesuffix(".csv")

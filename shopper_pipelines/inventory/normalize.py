@@ -110,7 +110,7 @@ def vast_offer(record: dict[str, Any], disk_gb: float) -> Offer:
         available=record.get("rentable") is not False and not record.get("rented"),
         country=country,
         region=region,
-        location=geolocation if isinstance(geolocation, str) and geolocation.strip() else None,
+        location=", ".join(part for part in (region, country) if part) or None,
         reliability=reliability,
         cuda_version=_number(record, "cuda_max_good"),
         inet_down_mbps=_number(record, "inet_down"),

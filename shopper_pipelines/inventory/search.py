@@ -221,6 +221,34 @@ def price_history(
         return _rows(cursor)
 
 
+def latest_snapshots(db_path: Path) -> list[dict[str, Any]]:
+    """The newest snapshot row of each provider, whatever its status."""
+    with connect(db_path, read_only=True) as con:
+        cursor = con.execute(
+            "SELECT snapshot_id, provider, source, status, started_at, offers_stored,"
+            " offers_skipped, error FROM offer_snapshots"
+            " QUALIFY row_number() OVER (PARTITION BY provider ORDER BY snapshot_id DESC) = 1"
+            " ORDER BY provider"
+        )
+        return _rows(cursor)
+
+
+def offer_facets(db_path: Path) -> dict[str, list[str]]:
+    """The distinct GPU models, countries and providers among current offers."""
+    with connect(db_path, read_only=True) as con:
+        facets = {
+            column: [
+                row[0]
+                for row in con.execute(
+                    f"SELECT DISTINCT {column} FROM offers_current"
+                    f" WHERE {column} IS NOT NULL ORDER BY 1"
+                ).fetchall()
+            ]
+            for column in ("gpu_model", "country", "provider")
+        }
+    return facets
+
+
 def snapshot_status(db_path: Path, limit: int = 20) -> list[dict[str, Any]]:
     """The latest snapshot rows, newest first."""
     with connect(db_path, read_only=True) as con:

@@ -4,11 +4,14 @@ The CLI, the app and the Dagster assets all call these; none of them opens DuckD
 talks to a provider on its own.
 """
 
+import gc
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from shopper_pipelines.errors import ProviderError
 from shopper_pipelines.inventory.normalize import normalise
@@ -75,7 +78,8 @@ def snapshot_provider(
     source = "sandbox" if endpoint.sandbox else "live"
     client = source_factory(endpoint, settings)
     try:
-        fetched = client.fetch_offers(disk_gb=settings.offer_disk_gb)
+        with _gc_paused():
+            fetched = client.fetch_offers(disk_gb=settings.offer_disk_gb)
     except ProviderError as error:
         logger.error("%s: snapshot failed: %s", provider, error)
         snapshot_id = record_unsuccessful_snapshot(
@@ -98,27 +102,61 @@ def snapshot_provider(
     finally:
         client.close()
 
-    batch = normalise(provider, fetched.records, disk_gb=settings.offer_disk_gb)
-    if batch.skipped:
-        logger.warning("%s: skipped %d records: %s", provider, batch.skipped_total, batch.skipped)
-    snapshot_id = stage_snapshot(
-        settings.database_path,
-        provider=provider,
-        source=source,
-        started_at=started_at,
-        finished_at=datetime.now(UTC),
-        records_seen=len(fetched.records),
-        batch=batch,
+    outcome = stage_records(
+        settings, provider, fetched.records, source=source, started_at=started_at
     )
+    return replace(outcome, duration_s=time.perf_counter() - clock)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a snapshot's objects are built.
+
+    A parsed snapshot is a million acyclic objects freed by reference counting; left on,
+    the collector re-scans them on every generation-2 pass, which measured as a third of
+    the ingest time of a 10,000-offer Vast snapshot.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def stage_records(
+    settings: Settings,
+    provider: str,
+    records: list[Any],
+    *,
+    source: str,
+    started_at: datetime,
+) -> SnapshotOutcome:
+    """Normalise one provider's fetched records and stage them as a snapshot."""
+    with _gc_paused():
+        batch = normalise(provider, records, disk_gb=settings.offer_disk_gb)
+        if batch.skipped:
+            logger.warning(
+                "%s: skipped %d records: %s", provider, batch.skipped_total, batch.skipped
+            )
+        snapshot_id = stage_snapshot(
+            settings.database_path,
+            provider=provider,
+            source=source,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+            records_seen=len(records),
+            batch=batch,
+        )
     return SnapshotOutcome(
         provider,
         "ok",
         snapshot_id,
         source,
-        offers_seen=len(fetched.records),
+        offers_seen=len(records),
         offers_stored=len(batch.offers),
         skipped=batch.skipped,
-        duration_s=time.perf_counter() - clock,
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from shopper_pipelines.errors import WarehouseBusyError
+from shopper_pipelines.errors import WarehouseBusyError, WarehouseMissingError
 from shopper_pipelines.warehouse.migrations import apply_migrations
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,15 @@ def ensure_schema(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None
 def connect(
     path: Path, *, read_only: bool = False, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One unit of work on the warehouse: open, yield, close (commit is the caller's)."""
+    """One unit of work on the warehouse: open, yield, close (commit is the caller's).
+
+    A read never creates the file: reading a warehouse that does not exist yet raises
+    WarehouseMissingError with what to run first.
+    """
+    if read_only and not path.is_file():
+        raise WarehouseMissingError(
+            f"no warehouse at {path} yet; run `gpu-shopper ingest` (or `gpu-shopper up`) first"
+        )
     ensure_schema(path, timeout_s)
     con = _open(path.resolve(), read_only=read_only, timeout_s=timeout_s)
     try:

@@ -25,39 +25,11 @@ CREATE TABLE IF NOT EXISTS offer_snapshots (
     changed INTEGER NOT NULL DEFAULT 0,
     disappeared INTEGER NOT NULL DEFAULT 0,
     duration_s DOUBLE,
+    staged_path VARCHAR,                -- Parquet file of the normalised offers
     merged_at TIMESTAMPTZ,
     error VARCHAR
 );
 
--- The normalised offers of each provider's latest snapshot, waiting to be merged
--- into the history (replaced per provider on every snapshot).
-CREATE TABLE IF NOT EXISTS snapshot_offers (
-    snapshot_id BIGINT NOT NULL,
-    offer_key VARCHAR NOT NULL,
-    provider VARCHAR NOT NULL,
-    provider_offer_id VARCHAR NOT NULL,
-    gpu_model VARCHAR NOT NULL,
-    gpu_name_raw VARCHAR,
-    gpu_count INTEGER NOT NULL,
-    vram_gb DOUBLE NOT NULL,
-    total_vram_gb DOUBLE NOT NULL,
-    price_per_hour DECIMAL(12, 6) NOT NULL,
-    interruptible_price_per_hour DECIMAL(12, 6),
-    disk_gb DOUBLE NOT NULL,
-    available BOOLEAN NOT NULL,
-    country VARCHAR,
-    region VARCHAR,
-    location VARCHAR,
-    reliability DOUBLE,
-    cuda_version DOUBLE,
-    inet_down_mbps DOUBLE,
-    inet_up_mbps DOUBLE,
-    max_disk_gb DOUBLE,
-    cpu_cores DOUBLE,
-    ram_gb DOUBLE,
-    verified BOOLEAN,
-    raw JSON
-);
 
 -- Change-only history: a row when an offer appears, changes price or availability,
 -- or disappears. valid_to closes a row when the next one for the key opens.
@@ -89,7 +61,7 @@ CREATE TABLE IF NOT EXISTS offer_history (
     cpu_cores DOUBLE,
     ram_gb DOUBLE,
     verified BOOLEAN,
-    raw JSON
+    raw VARCHAR                  -- the provider's record as JSON text (cast with ::JSON)
 );
 CREATE INDEX IF NOT EXISTS offer_history_open ON offer_history (provider, valid_to);
 

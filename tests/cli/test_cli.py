@@ -111,7 +111,9 @@ def test_cli_bad_setting_fails_at_start_naming_variable(cli_env):
 def test_import_history_then_prices(cli_env):
     history = REPO / "data" / "market" / "neocloud_gpu_price_history.csv"
     out = run_cli("import-history", str(history), env=cli_env).stdout
-    assert "Imported 6494 price points (neocloud, 2025-10-19 to 2025-11-16)" in " ".join(out.split())
+    assert "Imported 6494 price points (neocloud, 2025-10-19 to 2025-11-16)" in " ".join(
+        out.split()
+    )
     points = json.loads(
         run_cli("prices", "-g", "H100", "--since", "all", "-o", "json", env=cli_env).stdout
     )["points"]

@@ -85,7 +85,9 @@ def test_ingest_failure_keeps_previous_offers_current(db_path, fresh_sandbox_url
 
 def test_ingest_provider_without_keys_is_skipped_with_a_row(db_path, fresh_sandbox_url):
     # A Vast key is set (pointed at the sandbox); TensorDock has none and is skipped.
-    settings = _settings(db_path, fresh_sandbox_url, vastai_api_key="k", vastai_url=fresh_sandbox_url)
+    settings = _settings(
+        db_path, fresh_sandbox_url, vastai_api_key="k", vastai_url=fresh_sandbox_url
+    )
     outcomes = ingest(settings)
     assert [(o.snapshot.provider, o.snapshot.status) for o in outcomes] == [
         ("vastai", "ok"),

@@ -53,7 +53,7 @@ def test_merge_records_price_change_disappearance_and_return(db_path, vast_sampl
     assert (counts.appeared, counts.changed, counts.disappeared) == (1, 0, 0)
 
     rows = _history(db_path)
-    t5, t10 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)
+    t5 = T0 + timedelta(minutes=5)
     assert [(r[0], r[1], r[2], r[3]) for r in rows if r[0] == a] == [
         (a, "appeared", T0, t5),
         (a, "changed", t5, None),
@@ -100,8 +100,7 @@ def test_merge_writes_price_points_per_gpu_hour(db_path, vast_sample):
     _ingest(db_path, vast_sample, T0)
     with connect(db_path, read_only=True) as con:
         row = con.execute(
-            "SELECT gpu_model, offers, min_price::DOUBLE, max_price::DOUBLE"
-            " FROM gpu_price_points"
+            "SELECT gpu_model, offers, min_price::DOUBLE, max_price::DOUBLE FROM gpu_price_points"
         ).fetchone()
     per_gpu = [r["dph_total"] / r["num_gpus"] for r in vast_sample]
     assert row[0:2] == ("A100 SXM4", 3)

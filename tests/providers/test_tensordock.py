@@ -36,9 +36,7 @@ def test_fetch_offers_error_under_http_200_is_bad_request():
 
 
 def test_fetch_offers_503_then_success(tensordock_locations_body):
-    answers = iter(
-        [httpx.Response(503), httpx.Response(200, json=tensordock_locations_body)]
-    )
+    answers = iter([httpx.Response(503), httpx.Response(200, json=tensordock_locations_body)])
     batch = _client(lambda request: next(answers)).fetch_offers(disk_gb=100)
     assert len(batch.records) == 1
     assert batch.retries == 1
@@ -50,7 +48,7 @@ def test_fetch_offers_5xx_exhaustion():
 
 
 def test_fetch_offers_missing_data_is_malformed():
-    with pytest.raises(MalformedResponseError, match="no data.locations"):
+    with pytest.raises(MalformedResponseError, match=r"no data\.locations"):
         _client(lambda request: httpx.Response(200, json={"locations": []})).fetch_offers(
             disk_gb=100
         )

@@ -49,8 +49,10 @@ def test_fetch_offers_pages_through_every_offer(vast_sample):
 
 def test_fetch_offers_429_then_success(vast_sample):
     answers = iter(
-        [httpx.Response(429, text="API requests too frequent endpoint threshold=2.0")]
-        + [httpx.Response(200, json={"offers": vast_sample})]
+        [
+            httpx.Response(429, text="API requests too frequent endpoint threshold=2.0"),
+            httpx.Response(200, json={"offers": vast_sample}),
+        ]
     )
     client = _client(lambda request: next(answers))
     batch = client.fetch_offers(disk_gb=5)

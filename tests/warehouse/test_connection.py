@@ -40,9 +40,11 @@ def test_connect_gives_up_with_warehouse_busy_naming_the_bound(db_path):
         con.execute("SELECT 1")
     holder = _hold_lock(db_path, 5.0)
     try:
-        with pytest.raises(WarehouseBusyError, match=r"locked by another process for 1s"):
-            with connect(db_path, timeout_s=1.0):
-                pass
+        with (
+            pytest.raises(WarehouseBusyError, match=r"locked by another process for 1s"),
+            connect(db_path, timeout_s=1.0),
+        ):
+            pass
     finally:
         holder.kill()
         holder.wait()

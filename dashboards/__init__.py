@@ -1,0 +1,1 @@
+"""GPU Shopper's Streamlit app: `streamlit run dashboards/app.py`."""

@@ -1,0 +1,1 @@
+"""One script per page; `dashboards/app.py` lists them in its navigation."""

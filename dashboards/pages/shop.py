@@ -1,0 +1,170 @@
+"""Shop: filter the current offers across providers and see one GPU's price history."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from dashboards import charts, data
+from shopper_pipelines.errors import InvalidInputError, ShopperError
+from shopper_pipelines.inventory.search import MAX_LIMIT, SORT_KEYS, OfferFilters
+from shopper_pipelines.settings import PROVIDERS
+
+ANY = "Any"
+EMPTY_HINT = (
+    "The warehouse has no offers yet. Fetch some with `uv run gpu-shopper ingest` "
+    "(or start everything with `uv run gpu-shopper up`), then reload this page."
+)
+SANDBOX_BANNER = "SANDBOX — offers come from the built-in sandbox marketplace, not a real provider."
+_MONEY = "$%.3f"
+TABLE_COLUMNS = {
+    "provider": st.column_config.TextColumn("Provider"),
+    "gpu_model": st.column_config.TextColumn("GPU"),
+    "gpu_count": st.column_config.NumberColumn("GPUs", format="%d"),
+    "vram_gb": st.column_config.NumberColumn("VRAM / GPU (GB)", format="%.0f"),
+    "total_vram_gb": st.column_config.NumberColumn("Total VRAM (GB)", format="%.0f"),
+    "price_per_hour": st.column_config.NumberColumn("$/h", format=_MONEY),
+    "interruptible_price_per_hour": st.column_config.NumberColumn(
+        "Interruptible $/h", format=_MONEY
+    ),
+    "country": st.column_config.TextColumn("Country"),
+    "location": st.column_config.TextColumn("Location"),
+    "reliability": st.column_config.NumberColumn("Reliability", format="percent"),
+    "cuda": st.column_config.NumberColumn("CUDA", format="%.1f"),
+}
+
+
+def _age(started_at: datetime) -> str:
+    minutes = int((datetime.now(UTC) - started_at).total_seconds() // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // (24 * 60)} days ago"
+
+
+def show_freshness(latest: pl.DataFrame) -> None:
+    """One caption line for the latest snapshot per provider; a warning per failure."""
+    parts = []
+    for row in latest.iter_rows(named=True):
+        parts.append(f"{row['provider']}: {row['status']} {_age(row['started_at'])}")
+        if row["status"] == "failed":
+            st.warning(f"Last {row['provider']} snapshot failed: {row['error']}")
+    if parts:
+        st.caption("Last snapshots — " + " · ".join(parts))
+
+
+def filter_widgets(gpu_choices: list[str]) -> OfferFilters:
+    """The sidebar filters as OfferFilters; raises InvalidInputError on bad values."""
+    bar = st.sidebar
+    bar.header("Filters")
+    provider = bar.selectbox("Provider", [ANY, *PROVIDERS], key="provider")
+    gpu = bar.selectbox("GPU model", [ANY, *gpu_choices], key="gpu")
+    min_vram = bar.number_input("Min VRAM per GPU (GB)", value=None, step=8.0, key="min_vram")
+    min_total_vram = bar.number_input(
+        "Min total VRAM (GB)", value=None, step=8.0, key="min_total_vram"
+    )
+    max_price = bar.number_input(
+        "Max $/h",
+        value=None,
+        step=0.05,
+        format="%.2f",
+        help="Per offer, all its GPUs; with 'Interruptible only', the interruptible price.",
+        key="max_price",
+    )
+    min_gpus = bar.number_input("Min GPUs", value=None, step=1, key="min_gpus")
+    country = bar.text_input("Country codes", placeholder="US, DE", key="country")
+    min_reliability = bar.number_input(
+        "Min reliability (0-1)", value=None, step=0.05, format="%.2f", key="min_reliability"
+    )
+    min_cuda = bar.number_input("Min CUDA", value=None, step=0.1, format="%.1f", key="min_cuda")
+    interruptible = bar.checkbox("Interruptible only", key="interruptible")
+    sort = bar.selectbox("Sort by", SORT_KEYS, key="sort")
+    limit = bar.number_input("Rows to show", 1, MAX_LIMIT, value=100, step=50, key="limit")
+    return OfferFilters(
+        provider=None if provider == ANY else provider,
+        gpu=None if gpu == ANY else gpu,
+        min_vram=min_vram,
+        min_total_vram=min_total_vram,
+        max_price=max_price,
+        min_gpus=None if min_gpus is None else int(min_gpus),
+        country=country.strip() or None,
+        min_reliability=min_reliability,
+        min_cuda=min_cuda,
+        interruptible=interruptible,
+        sort=sort,
+        limit=int(limit),
+    )
+
+
+def show_price_history(db_path: Path, filters: OfferFilters) -> None:
+    """The chosen GPU's price history, or that of the cheapest matching offer's GPU."""
+    gpu = filters.gpu
+    if gpu is None:
+        gpu = data.cheapest_gpu_model(db_path, filters)
+        if gpu is None:
+            return
+        st.caption(f"No GPU model picked: showing {gpu}, the GPU of the cheapest match.")
+    window = st.radio(
+        "History window",
+        list(data.WINDOWS),
+        index=list(data.WINDOWS).index(data.DEFAULT_WINDOW),
+        horizontal=True,
+        key="window",
+    )
+    history = data.history(db_path, gpu, window)
+    if history.is_empty() and window != "all":
+        history = data.history(db_path, gpu, "all")
+        if not history.is_empty():
+            st.caption(f"No {gpu} prices in the last {window}: showing all history.")
+    if history.is_empty():
+        st.info(f"No price history for {gpu} yet; every ingest adds a point.")
+        return
+    st.altair_chart(charts.price_history_chart(history, gpu), width="stretch")
+
+
+def render() -> None:
+    """Widgets, then data, then the chart, then the table."""
+    st.title("Shop")
+    db_path = data.settings().database_path
+    if not data.warehouse_exists(db_path):
+        st.info(EMPTY_HINT)
+        return
+    if "sandbox" in data.sources(db_path):
+        st.warning(SANDBOX_BANNER)
+    show_freshness(data.snapshots(db_path))
+
+    try:
+        filters = filter_widgets(data.gpu_choices(db_path))
+    except InvalidInputError as error:
+        st.error(str(error))
+        return
+
+    page = data.offers(db_path, filters)
+    if page.total == 0:
+        if data.offers(db_path, OfferFilters(limit=1)).total == 0:
+            st.info(EMPTY_HINT)
+            return
+        st.info("No offers match these filters; loosen one to see more.")
+    else:
+        more = page.total > page.offers.height
+        shown = f" (showing the first {page.offers.height})" if more else ""
+        st.caption(f"{page.total:,} offers match{shown}")
+
+    show_price_history(db_path, filters)
+    if page.total:
+        st.dataframe(
+            page.offers,
+            hide_index=True,
+            column_order=list(TABLE_COLUMNS),
+            column_config=TABLE_COLUMNS,
+        )
+
+
+try:
+    render()
+except ShopperError as error:
+    st.error(str(error))

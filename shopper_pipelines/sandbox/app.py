@@ -1,0 +1,82 @@
+"""The sandbox marketplace as one Starlette app: Vast and TensorDock paths plus `/_sandbox/`.
+
+Route modules each contribute a list of routes; later ones (instances, SSH) plug in the
+same way in `create_app`.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shopper_pipelines.sandbox.faults import FaultQueue
+from shopper_pipelines.sandbox.market import DEFAULT_VAST_OFFER_COUNT, Market
+from shopper_pipelines.sandbox.routes_admin import admin_routes
+from shopper_pipelines.sandbox.routes_tensordock import tensordock_routes
+from shopper_pipelines.sandbox.routes_vast import vast_routes
+from shopper_pipelines.sandbox.state import SandboxState
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TICK_SECONDS = 60.0
+SANDBOX_HEADER = (b"x-sandbox", b"1")
+
+
+class SandboxHeaderMiddleware:
+    """Marks every response `X-Sandbox: 1`, so nobody mistakes it for a real provider."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), SANDBOX_HEADER]
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
+
+
+def create_app(
+    seed: int = 0,
+    *,
+    tick_seconds: float = DEFAULT_TICK_SECONDS,
+    clock: Callable[[], float] = time.time,
+    vast_offer_count: int = DEFAULT_VAST_OFFER_COUNT,
+    faults: list[str] | None = None,
+    require_token: str | None = None,
+) -> Starlette:
+    """Build the sandbox app. `faults` takes CLI strings such as "vastai.offers=429,503"."""
+    if tick_seconds <= 0:
+        raise ValueError(f"tick_seconds must be positive, got {tick_seconds}")
+    queue = FaultQueue()
+    for spec in faults or []:
+        queue.add_spec(spec)
+    state = SandboxState(
+        market=Market(seed, vast_offer_count=vast_offer_count),
+        seed=seed,
+        clock=clock,
+        tick_seconds=tick_seconds,
+        started_at=clock(),
+        require_token=require_token,
+        faults=queue,
+    )
+    app = Starlette(
+        routes=[*admin_routes(), *vast_routes(), *tensordock_routes()],
+        middleware=[Middleware(SandboxHeaderMiddleware)],
+    )
+    app.state.sandbox = state
+    logger.info(
+        "sandbox app: seed %d, %d Vast offer slots, tick %.1fs",
+        seed,
+        vast_offer_count,
+        tick_seconds,
+    )
+    return app
