@@ -55,3 +55,17 @@ class OfferGoneError(ProviderError):
 
 class MalformedResponseError(ProviderError):
     """The provider answered 2xx with a body we cannot read."""
+
+
+class CreateFailedError(ProviderError):
+    """A create call failed but the provider may have made an instance anyway.
+
+    `instance_id` is set when the error body named one (Vast's `new_contract`): the
+    caller must destroy it.
+    """
+
+    def __init__(
+        self, provider: str, message: str, *, instance_id: str | None, status: int | None = None
+    ) -> None:
+        super().__init__(provider, message, status=status)
+        self.instance_id = instance_id
