@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     http_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     http_max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
     warehouse_lock_timeout_s: Annotated[float, Field(gt=0, le=600)] = 15.0
+    deployment_id: str | None = None
+    hard_max_hours: Annotated[int, Field(ge=1, le=168)] = 12
+    orphan_grace: str = "15m"
+    reconcile_interval: str = "5m"
+    lifecycle_interval: str = "1m"
+    readiness_timeout: str | None = None  # overrides the per-workload defaults
+    ssh_poll_interval_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    destroy_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    destroy_backoff_s: Annotated[float, Field(ge=0, le=300)] = 2.0
+    max_offer_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     app_host: str = "127.0.0.1"
     app_port: Port = 8501
     dagster_host: str = "127.0.0.1"
@@ -90,10 +100,24 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("inventory_interval")
+    @field_validator("inventory_interval", "reconcile_interval", "lifecycle_interval")
     @classmethod
     def _valid_interval(cls, value: str) -> str:
         interval_to_cron(parse_duration(value))
+        return value
+
+    @field_validator("orphan_grace", "readiness_timeout")
+    @classmethod
+    def _valid_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("deployment_id")
+    @classmethod
+    def _valid_deployment(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,23}", value):
+            raise ValueError(f"expected 1-24 lower-case letters, digits or '-', got {value!r}")
         return value
 
     @field_validator("sandbox_url", "vastai_url", "tensordock_url")

@@ -73,6 +73,8 @@ class CreateRequest:
     image: str | None = None
     template_hash: str | None = None
     onstart: str | None = None
+    # More keys to authorise, e.g. the deployment's monitor key for idle sampling.
+    extra_public_keys: tuple[str, ...] = ()
 
 
 class InstanceProvider(Protocol):

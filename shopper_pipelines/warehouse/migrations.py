@@ -85,7 +85,64 @@ CREATE TABLE IF NOT EXISTS gpu_price_points (
 );
 """
 
-MIGRATIONS: tuple[tuple[int, str, str], ...] = ((1, "inventory", _V1_INVENTORY),)
+_V2_SESSIONS = """
+-- One row per session; its status changes only through transitions that also append a
+-- row to session_events. Private keys are never stored: public_key is the authorised one.
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id VARCHAR PRIMARY KEY,
+    deployment_id VARCHAR NOT NULL,
+    consumer_id VARCHAR NOT NULL,
+    provider VARCHAR NOT NULL,
+    offer_key VARCHAR NOT NULL,
+    provider_offer_id VARCHAR NOT NULL,
+    gpu_model VARCHAR NOT NULL,
+    gpu_count INTEGER NOT NULL,
+    vram_gb DOUBLE NOT NULL,
+    cuda_version DOUBLE,
+    price_per_hour DECIMAL(12, 6) NOT NULL,
+    workload VARCHAR NOT NULL,
+    reservation_hours INTEGER NOT NULL,
+    idle_timeout_min INTEGER,
+    storage VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    status_reason VARCHAR,
+    label VARCHAR NOT NULL,
+    public_key VARCHAR,
+    instance_id VARCHAR,
+    ssh_host VARCHAR,
+    ssh_port INTEGER,
+    ssh_user VARCHAR,
+    host_key VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    hard_max_at TIMESTAMPTZ NOT NULL,
+    ready_at TIMESTAMPTZ,
+    last_active_at TIMESTAMPTZ,
+    stopped_at TIMESTAMPTZ,
+    terminated_at TIMESTAMPTZ,
+    offers_tried VARCHAR          -- JSON list of {offer_key, outcome}
+);
+CREATE INDEX IF NOT EXISTS sessions_status ON sessions (status);
+
+CREATE SEQUENCE IF NOT EXISTS session_event_id_seq;
+-- Append-only: every transition, note and alert of every session.
+CREATE TABLE IF NOT EXISTS session_events (
+    event_id BIGINT PRIMARY KEY DEFAULT nextval('session_event_id_seq'),
+    session_id VARCHAR NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    kind VARCHAR NOT NULL,              -- 'transition', 'note' or 'alert'
+    from_status VARCHAR,
+    to_status VARCHAR,
+    reason VARCHAR NOT NULL,
+    detail VARCHAR                      -- JSON
+);
+CREATE INDEX IF NOT EXISTS session_events_session ON session_events (session_id);
+"""
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "inventory", _V1_INVENTORY),
+    (2, "sessions", _V2_SESSIONS),
+)
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[int]:

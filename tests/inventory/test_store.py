@@ -116,4 +116,4 @@ def test_migrations_are_idempotent_across_processes(db_path):
     connection._migrated.clear()  # as a fresh process would see it
     with connect(db_path) as con:
         versions = con.execute("SELECT version FROM schema_migrations").fetchall()
-    assert versions == [(1,)]
+    assert versions == [(1,), (2,)]

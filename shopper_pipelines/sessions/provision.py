@@ -1,0 +1,284 @@
+"""Provisioning: request (phase one), rent with failover (phase two), wait until usable.
+
+Phase one writes the session row and its event before any provider call. Phase two
+rents with a label carrying the deployment and session ids and records the instance id
+at once, so a crash at any point leaves either a row to resume or a labelled instance
+for the reconciler. Readiness is a real SSH login with the deployment's monitor key, the
+host key pinned on first login, then a probe that the GPU and CUDA match the offer.
+"""
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shopper_pipelines.errors import (
+    CreateFailedError,
+    InvalidInputError,
+    OfferGoneError,
+    ProviderError,
+)
+from shopper_pipelines.inventory.gpu_models import canonical_name
+from shopper_pipelines.inventory.search import OfferFilters, get_offer, search_offers
+from shopper_pipelines.providers.base import CreateRequest, InstanceProvider
+from shopper_pipelines.sessions import store
+from shopper_pipelines.sessions.deployment import deployment_id, instance_provider, monitor_key
+from shopper_pipelines.sessions.destroy import stop_session
+from shopper_pipelines.sessions.models import (
+    READINESS_TIMEOUT_S,
+    Session,
+    SessionRequest,
+    Status,
+    label_for,
+)
+from shopper_pipelines.settings import Settings, parse_duration
+from shopper_pipelines.ssh.client import GpuProbe, SshError, SshTarget, probe_gpu
+from shopper_pipelines.ssh.keys import generate_key_pair
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+ClientFactory = Callable[[Settings, str], InstanceProvider]
+CUDA_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Requested:
+    """A new session and the private key for it, which is never stored anywhere."""
+
+    session: Session
+    private_key: str
+
+    def __repr__(self) -> str:
+        return f"Requested(session={self.session.session_id}, private_key=<hidden>)"
+
+
+def pick_offer(settings: Settings, *, offer_id: str | None, gpu: str | None) -> dict[str, Any]:
+    """The offer to rent: the one named, or the cheapest current offer of the GPU."""
+    if bool(offer_id) == bool(gpu):
+        raise InvalidInputError("give exactly one of --offer or --gpu")
+    db = settings.database_path
+    if offer_id:
+        offer = get_offer(db, offer_id)
+        if offer is None:
+            raise InvalidInputError(f"--offer {offer_id!r} is not a current offer")
+        return offer
+    assert gpu is not None
+    found = search_offers(db, OfferFilters(gpu=gpu, limit=1))
+    if not found.offers:
+        raise InvalidInputError(f"--gpu {gpu!r}: no current offer; run `gpu-shopper ingest`")
+    return found.offers[0]
+
+
+def request_session(
+    settings: Settings,
+    request: SessionRequest,
+    offer: dict[str, Any],
+    *,
+    now: datetime | None = None,
+) -> Requested:
+    """Phase one: a key pair and a `pending` row with its event, before any provider call."""
+    now = now or datetime.now(UTC)
+    session_id = f"sess-{secrets.token_hex(6)}"
+    keys = generate_key_pair(session_id)
+    deployment = deployment_id(settings)
+    session = Session(
+        session_id=session_id,
+        deployment_id=deployment,
+        consumer_id=request.consumer_id,
+        provider=offer["provider"],
+        offer_key=offer["id"],
+        provider_offer_id=offer["provider_offer_id"],
+        gpu_model=offer["gpu_model"],
+        gpu_count=int(offer["gpu_count"]),
+        vram_gb=float(offer["vram_gb"]),
+        cuda_version=offer.get("cuda"),
+        price_per_hour=float(offer["price_per_hour"]),
+        workload=request.workload,
+        reservation_hours=request.hours,
+        idle_timeout_min=request.idle_timeout_min,
+        storage=request.storage,
+        status=Status.PENDING,
+        label=label_for(deployment, session_id),
+        created_at=now,
+        expires_at=now + timedelta(hours=request.hours),
+        hard_max_at=now + timedelta(hours=max(request.hours, settings.hard_max_hours))
+        if request.allow_past_hard_max
+        else now + timedelta(hours=settings.hard_max_hours),
+        public_key=keys.public_openssh,
+    )
+    store.insert_session(
+        settings.database_path,
+        session,
+        f"requested by {request.consumer_id}: {offer['gpu_model']} x{offer['gpu_count']}"
+        f" at ${offer['price_per_hour']:.3f}/h ({offer['id']})",
+    )
+    return Requested(session, keys.private_openssh)
+
+
+def _equivalents(settings: Settings, session: Session) -> list[dict[str, Any]]:
+    """Current offers of the same GPU model and count, cheapest first."""
+    found = search_offers(
+        settings.database_path,
+        OfferFilters(gpu=session.gpu_model, min_gpus=session.gpu_count, limit=50),
+    )
+    return [o for o in found.offers if int(o["gpu_count"]) == session.gpu_count]
+
+
+def _candidates(settings: Settings, session: Session) -> list[dict[str, Any]]:
+    first = get_offer(settings.database_path, session.offer_key) or {
+        "id": session.offer_key,
+        "provider": session.provider,
+        "provider_offer_id": session.provider_offer_id,
+        "price_per_hour": session.price_per_hour,
+        "cuda": session.cuda_version,
+    }
+    tried = {entry["offer_key"] for entry in session.offers_tried}
+    rest = [o for o in _equivalents(settings, session) if o["id"] not in tried | {first["id"]}]
+    return [first, *rest][: settings.max_offer_attempts]
+
+
+def provision_session(
+    settings: Settings,
+    session_id: str,
+    *,
+    progress: Progress = lambda _m: None,
+    client_factory: ClientFactory = instance_provider,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Session:
+    """Phase two and readiness; returns the session `running`, or stopped with a reason."""
+    db = settings.database_path
+    session = store.require_session(db, session_id)
+    if session.status is not Status.PENDING:
+        return session
+    session = store.transition(db, session_id, Status.PROVISIONING, "provisioning started")
+    monitor = monitor_key(settings)
+    tried: list[dict[str, Any]] = []
+
+    for offer in _candidates(settings, session):
+        client = client_factory(settings, offer["provider"])
+        progress(f"renting {offer['id']} at ${float(offer['price_per_hour']):.3f}/h")
+        request = CreateRequest(
+            provider_offer_id=str(offer["provider_offer_id"]),
+            label=session.label,
+            ssh_public_key=session.public_key or "",
+            disk_gb=settings.offer_disk_gb,
+            extra_public_keys=(monitor.public_openssh,),
+        )
+        try:
+            instance_id = client.create_instance(request)
+        except OfferGoneError as error:
+            tried.append({"offer_key": offer["id"], "outcome": f"gone: {error}"})
+            store.record(db, session_id, f"offer {offer['id']} gone; trying the next",
+                         offers_tried=tried)  # fmt: skip
+            continue
+        except CreateFailedError as error:
+            tried.append({"offer_key": offer["id"], "outcome": f"create failed: {error}"})
+            store.record(db, session_id, f"create failed: {error}", kind="alert",
+                         offers_tried=tried, instance_id=error.instance_id)  # fmt: skip
+            return stop_session(settings, session_id, "create failed", client=client)
+        except ProviderError as error:
+            tried.append({"offer_key": offer["id"], "outcome": f"error: {error}"})
+            store.record(db, session_id, f"create error: {error}", offers_tried=tried)
+            return stop_session(settings, session_id, f"create error: {error}", client=client)
+        finally:
+            client.close()
+        tried.append({"offer_key": offer["id"], "outcome": "created"})
+        store.record(
+            db, session_id, f"instance {instance_id} created from {offer['id']}",
+            instance_id=instance_id, offers_tried=tried, provider=offer["provider"],
+            offer_key=offer["id"], provider_offer_id=str(offer["provider_offer_id"]),
+            price_per_hour=float(offer["price_per_hour"]), cuda_version=offer.get("cuda"),
+        )  # fmt: skip
+        progress(f"instance {instance_id} created; waiting for SSH")
+        return _wait_ready(
+            settings, session_id, monitor.private_openssh, progress, client_factory, sleep
+        )
+
+    reasons = "; ".join(f"{t['offer_key']}: {t['outcome']}" for t in tried) or "no offer left"
+    return store.transition(db, session_id, Status.FAILED, f"no offer could be rented ({reasons})",
+                            offers_tried=tried, terminated_at=datetime.now(UTC))  # fmt: skip
+
+
+def readiness_timeout_s(settings: Settings, session: Session) -> int:
+    if settings.readiness_timeout:
+        return parse_duration(settings.readiness_timeout)
+    return READINESS_TIMEOUT_S[session.workload]
+
+
+def _probe_problem(session: Session, probe: GpuProbe) -> str | None:
+    models = {canonical_name(name) for name in probe.names}
+    if len(probe.names) < session.gpu_count:
+        return f"expected {session.gpu_count} GPUs, nvidia-smi shows {len(probe.names)}"
+    if models != {session.gpu_model}:
+        return f"expected {session.gpu_model}, nvidia-smi shows {', '.join(sorted(models))}"
+    if session.cuda_version and (probe.cuda_version or 0) + CUDA_TOLERANCE < session.cuda_version:
+        return f"offer promised CUDA {session.cuda_version}, driver supports {probe.cuda_version}"
+    return None
+
+
+def _wait_ready(
+    settings: Settings,
+    session_id: str,
+    monitor_private: str,
+    progress: Progress,
+    client_factory: ClientFactory,
+    sleep: Callable[[float], None],
+) -> Session:
+    db = settings.database_path
+    session = store.require_session(db, session_id)
+    assert session.instance_id is not None
+    deadline = time.monotonic() + readiness_timeout_s(settings, session)
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        client = client_factory(settings, session.provider)
+        try:
+            instance = client.get_instance(session.instance_id)
+        except ProviderError as error:
+            instance, last = None, f"status check failed: {error}"
+        else:
+            if instance is None:
+                store.record(db, session_id, "instance vanished while provisioning", kind="alert")
+                return stop_session(settings, session_id, "instance vanished", client=client)
+            if instance.status == "failed":
+                return stop_session(
+                    settings, session_id, f"instance failed ({instance.raw_status})", client=client
+                )
+        finally:
+            client.close()
+        if instance is not None and instance.status == "running" and instance.ssh is not None:
+            target = SshTarget(instance.ssh.host, instance.ssh.port, instance.ssh.user,
+                               monitor_private, session.host_key)  # fmt: skip
+            try:
+                probe, host_key = probe_gpu(target)
+            except SshError as error:
+                last = f"SSH not ready: {error}"
+            else:
+                problem = _probe_problem(session, probe)
+                if problem:
+                    store.record(db, session_id, f"probe mismatch: {problem}", kind="alert",
+                                 host_key=host_key)  # fmt: skip
+                    return stop_session(settings, session_id, f"probe mismatch: {problem}")
+                now = datetime.now(UTC)
+                progress(
+                    f"ready: ssh -p {instance.ssh.port} {instance.ssh.user}@{instance.ssh.host}"
+                )
+                return store.transition(
+                    db, session_id, Status.RUNNING,
+                    f"SSH login verified; {probe.names[0]} x{len(probe.names)}, "
+                    f"CUDA {probe.cuda_version}",
+                    ssh_host=instance.ssh.host, ssh_port=instance.ssh.port,
+                    ssh_user=instance.ssh.user, host_key=host_key, ready_at=now,
+                    last_active_at=now,
+                )  # fmt: skip
+        elif instance is not None:
+            last = f"instance {instance.raw_status or instance.status}"
+        progress(last)
+        sleep(settings.ssh_poll_interval_s)
+    return stop_session(
+        settings, session_id,
+        f"not ready within {readiness_timeout_s(settings, session)}s ({last})",
+    )  # fmt: skip

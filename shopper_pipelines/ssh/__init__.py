@@ -1,0 +1,1 @@
+"""SSH: per-session key pairs, pinned host keys, readiness probes and file transfer."""
