@@ -57,7 +57,7 @@ def _session(row: tuple[Any, ...]) -> Session:
 def _event(con: Any, session_id: str, kind: str, reason: str, **extra: Any) -> None:
     detail = extra.pop("detail", None)
     con.execute(
-        "INSERT INTO session_events (session_id, at, kind, from_status, to_status, reason,"
+        "INSERT INTO session_events (session_id, occurred_at, kind, from_status, to_status, reason,"
         " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             session_id,
@@ -220,7 +220,7 @@ def record(
 def events(db_path: Path, session_id: str) -> list[dict[str, Any]]:
     with connect(db_path, read_only=True) as con:
         cursor = con.execute(
-            "SELECT event_id, at, kind, from_status, to_status, reason, detail"
+            "SELECT event_id, occurred_at, kind, from_status, to_status, reason, detail"
             " FROM session_events WHERE session_id = ? ORDER BY event_id",
             [session_id],
         )

@@ -129,7 +129,7 @@ CREATE SEQUENCE IF NOT EXISTS session_event_id_seq;
 CREATE TABLE IF NOT EXISTS session_events (
     event_id BIGINT PRIMARY KEY DEFAULT nextval('session_event_id_seq'),
     session_id VARCHAR NOT NULL,
-    at TIMESTAMPTZ NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
     kind VARCHAR NOT NULL,              -- 'transition', 'note' or 'alert'
     from_status VARCHAR,
     to_status VARCHAR,
