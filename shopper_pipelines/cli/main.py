@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from shopper_pipelines.cli import inventory as inventory_commands
+from shopper_pipelines.cli import sessions as session_commands
 from shopper_pipelines.cli.output import errors
 from shopper_pipelines.errors import InvalidInputError, ShopperError
 from shopper_pipelines.settings import get_settings
@@ -25,6 +26,11 @@ app.add_typer(inventory_commands.inventory_app, name="inventory")
 app.command("prices")(inventory_commands.prices)
 app.command("ingest")(inventory_commands.ingest)
 app.command("import-history")(inventory_commands.import_history_command)
+app.command("provision")(session_commands.provision)
+app.add_typer(session_commands.sessions_app, name="sessions")
+app.command("shutdown")(session_commands.shutdown)
+app.add_typer(session_commands.transfer_app, name="transfer")
+app.command("cleanup-orphans")(session_commands.cleanup_orphans)
 
 
 @app.command()

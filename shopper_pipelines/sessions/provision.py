@@ -151,10 +151,13 @@ def provision_session(
 ) -> Session:
     """Phase two and readiness; returns the session `running`, or stopped with a reason."""
     db = settings.database_path
-    session = store.require_session(db, session_id)
-    if session.status is not Status.PENDING:
-        return session
-    session = store.transition(db, session_id, Status.PROVISIONING, "provisioning started")
+    try:
+        session = store.transition(
+            db, session_id, Status.PROVISIONING, "provisioning started", expect=Status.PENDING
+        )
+    except store.ClaimLostError as lost:
+        logger.info("%s", lost)  # another run or process is provisioning it
+        return store.require_session(db, session_id)
     monitor = monitor_key(settings)
     tried: list[dict[str, Any]] = []
 

@@ -36,6 +36,10 @@ class TransitionError(ShopperError):
     """A status change that the state machine does not allow."""
 
 
+class ClaimLostError(TransitionError):
+    """Another process moved the session first."""
+
+
 def _row_values(session: Session) -> list[Any]:
     values = []
     for name in _COLUMNS:
@@ -155,12 +159,15 @@ def transition(
     reason: str,
     *,
     detail: dict[str, Any] | None = None,
+    expect: Status | None = None,
     **updates: Any,
 ) -> Session:
     """Move a session to `to` with a reason, atomically with its event and any updates.
 
     A transition to the status it already has is a no-op that returns the session, so a
-    retried step is safe; one the state machine forbids raises TransitionError.
+    retried step is safe; one the state machine forbids raises TransitionError. With
+    `expect`, the move happens only from that status (compare-and-set): two processes
+    racing to claim a pending session cannot both win.
     """
     _check_updates(updates)
     with connect(db_path) as con:
@@ -172,6 +179,11 @@ def transition(
             con.execute("ROLLBACK")
             raise InvalidInputError(f"no session with id {session_id!r}")
         current = Status(row[0])
+        if expect is not None and current != expect:
+            con.execute("ROLLBACK")
+            raise ClaimLostError(
+                f"session {session_id} is {current.value}, not {expect.value} ({reason})"
+            )
         if current != to:
             if to not in ALLOWED[current]:
                 con.execute("ROLLBACK")

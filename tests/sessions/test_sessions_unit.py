@@ -173,3 +173,10 @@ def test_deployment_id_and_monitor_key_are_made_once(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
     assert monitor_key(settings).public_openssh == key.public_openssh
     assert "PRIVATE" not in repr(key)
+
+
+def test_claiming_a_pending_session_twice_loses_the_second_time(settings, db_path):
+    session_id = _new(settings).session.session_id
+    store.transition(db_path, session_id, Status.PROVISIONING, "first", expect=Status.PENDING)
+    with pytest.raises(store.ClaimLostError, match="is provisioning, not pending"):
+        store.transition(db_path, session_id, Status.PROVISIONING, "second", expect=Status.PENDING)

@@ -1,0 +1,357 @@
+"""`provision`, `sessions ...`, `shutdown`, `transfer` and `cleanup-orphans`."""
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shopper_pipelines.cli.inventory import Output, OutputFormat
+from shopper_pipelines.cli.output import console, errors, money, print_json, table
+from shopper_pipelines.errors import InvalidInputError
+from shopper_pipelines.settings import PROVIDERS, get_settings
+
+sessions_app = typer.Typer(help="List, inspect, extend and end GPU sessions.", no_args_is_help=True)
+transfer_app = typer.Typer(help="Copy files to and from a session over SFTP.", no_args_is_help=True)
+
+STATUSES = ("pending", "provisioning", "running", "stopping", "terminated", "failed")
+WORKLOADS = ("llm", "llm_vllm", "llm_tgi", "training", "batch", "interactive")
+
+
+def _write_key(path: Path, private_key: str) -> None:
+    """Write the private key 0600; never overwrite an existing file."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InvalidInputError(f"--save-key {path} already exists; choose a new path") from None
+    except OSError as error:
+        raise InvalidInputError(f"--save-key {path}: {error.strerror}") from None
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(private_key)
+
+
+def _check_key_path(path: Path | None) -> None:
+    if path is not None and (path.exists() or not path.parent.is_dir()):
+        problem = "already exists" if path.exists() else "is in a folder that does not exist"
+        raise InvalidInputError(f"--save-key {path} {problem}")
+
+
+def _session_rows(view: dict[str, Any]) -> list[list[str]]:
+    keys = ("id", "consumer_id", "provider", "gpu_model", "gpu_count", "status",
+            "status_reason", "workload", "price_per_hour", "instance_id", "created_at",
+            "expires_at", "hard_max_at", "idle_timeout_min")  # fmt: skip
+    rows = [[key, "-" if view.get(key) is None else str(view[key])] for key in keys]
+    rows.append(["ssh", view.get("ssh_command") or "(not ready)"])
+    return rows
+
+
+def provision(
+    consumer: Annotated[str, typer.Option("-c", "--consumer", help="Who the session is for")],
+    offer: Annotated[str | None, typer.Option("-i", "--offer", help="Offer id to rent")] = None,
+    gpu: Annotated[
+        str | None, typer.Option("-g", "--gpu", help="Rent the cheapest offer of this GPU")
+    ] = None,
+    workload: Annotated[
+        str, typer.Option("-w", "--workload", help="|".join(WORKLOADS))
+    ] = "interactive",
+    hours: Annotated[int, typer.Option("-t", "--hours", help="Reservation, 1-12 hours")] = 1,
+    idle_timeout: Annotated[
+        int | None, typer.Option("--idle-timeout", help="Minutes of GPU idleness before stopping")
+    ] = None,
+    storage: Annotated[str, typer.Option("--storage", help="destroy or preserve")] = "destroy",
+    save_key: Annotated[
+        Path | None, typer.Option("--save-key", help="Write the private key here (0600)")
+    ] = None,
+    output: Output = OutputFormat.table,
+) -> None:
+    """Rent an offer and wait until SSH works; the private key is shown or saved once."""
+    from shopper_pipelines.sessions.models import SessionRequest, StoragePolicy, Workload
+    from shopper_pipelines.sessions.provision import pick_offer, provision_session, request_session
+
+    if workload not in WORKLOADS:
+        raise InvalidInputError(
+            f"--workload must be one of {', '.join(WORKLOADS)}, got {workload!r}"
+        )
+    if storage not in ("destroy", "preserve"):
+        raise InvalidInputError(f"--storage must be destroy or preserve, got {storage!r}")
+    _check_key_path(save_key)
+    settings = get_settings()
+    request = SessionRequest(
+        consumer, Workload(workload), hours, idle_timeout, StoragePolicy(storage)
+    )
+    chosen = pick_offer(settings, offer_id=offer, gpu=gpu)
+    if gpu:
+        price = money(chosen["price_per_hour"])
+        errors.print(f"Auto-selected offer {chosen['id']} ({chosen['gpu_model']}, {price}/hr)")
+    requested = request_session(settings, request, chosen)
+    if save_key:
+        _write_key(save_key, requested.private_key)
+    session = provision_session(
+        settings,
+        requested.session.session_id,
+        progress=lambda m: errors.print(f"  {m}", highlight=False),
+    )
+    view = session.public_view()
+    if output is OutputFormat.json:
+        payload: dict[str, Any] = {"session": view}
+        if not save_key:
+            payload["private_key"] = requested.private_key
+        print_json(payload)
+    else:
+        console.print(
+            table(f"Session {session.session_id}", ["FIELD", "VALUE"], _session_rows(view))
+        )
+        if save_key:
+            console.print(
+                f"Private key saved to {save_key} (0600). It is not stored anywhere else."
+            )
+        else:
+            console.print("SSH private key (save it now; it is shown only once):")
+            sys.stdout.write(requested.private_key)
+    if session.status.value != "running":
+        raise typer.Exit(1)
+
+
+@sessions_app.command("list")
+def sessions_list(
+    consumer: Annotated[str | None, typer.Option("-c", "--consumer")] = None,
+    status: Annotated[str | None, typer.Option("-s", "--status", help="|".join(STATUSES))] = None,
+    output: Output = OutputFormat.table,
+) -> None:
+    """List sessions, newest first."""
+    from shopper_pipelines.sessions.models import Status
+    from shopper_pipelines.sessions.store import list_sessions
+
+    if status is not None and status not in STATUSES:
+        raise InvalidInputError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
+    found = list_sessions(
+        get_settings().database_path,
+        consumer_id=consumer,
+        statuses=frozenset({Status(status)}) if status else None,
+    )
+    if output is OutputFormat.json:
+        print_json({"sessions": [s.public_view() for s in found], "total": len(found)})
+        return
+    rows = [[s.session_id, s.consumer_id, s.provider, s.gpu_model, s.status.value,
+             money(s.price_per_hour), f"{s.expires_at:%Y-%m-%d %H:%M}"] for s in found]  # fmt: skip
+    console.print(
+        table(None, ["ID", "CONSUMER", "PROVIDER", "GPU", "STATUS", "PRICE/HR", "EXPIRES"], rows)
+    )
+    console.print(f"Total: {len(found)} sessions")
+
+
+@sessions_app.command("get")
+def sessions_get(session_id: str, output: Output = OutputFormat.table) -> None:
+    """One session in full, with its SSH command and event history."""
+    from shopper_pipelines.sessions.store import events, require_session
+
+    db = get_settings().database_path
+    session = require_session(db, session_id)
+    history = events(db, session_id)
+    if output is OutputFormat.json:
+        print_json({**session.public_view(), "events": history})
+        return
+    console.print(
+        table(f"Session {session_id}", ["FIELD", "VALUE"], _session_rows(session.public_view()))
+    )
+    rows = [[f"{e['occurred_at']:%H:%M:%S}", e["kind"], _arrow(e), e["reason"]] for e in history]
+    console.print(table("Events", ["AT", "KIND", "STATUS", "REASON"], rows))
+
+
+def _arrow(event: dict[str, Any]) -> str:
+    if event["to_status"] is None:
+        return ""
+    return f"{event['from_status'] or ''} -> {event['to_status']}"
+
+
+def _finish(session_id: str, force: bool, output: OutputFormat) -> None:
+    from shopper_pipelines.sessions import lifecycle
+
+    settings = get_settings()
+    session = (
+        lifecycle.delete(settings, session_id) if force else lifecycle.done(settings, session_id)
+    )
+    if output is OutputFormat.json:
+        print_json({"session": session.public_view()})
+    else:
+        verb = (
+            "destroyed" if session.status.value == "terminated" else f"left {session.status.value}"
+        )
+        console.print(f"Session {session_id} {verb}: {session.status_reason}")
+    if session.status.value != "terminated":
+        raise typer.Exit(1)
+
+
+@sessions_app.command("done")
+def sessions_done(session_id: str, output: Output = OutputFormat.table) -> None:
+    """Signal completion: destroy the instance and confirm it is gone."""
+    _finish(session_id, False, output)
+
+
+@sessions_app.command("delete")
+def sessions_delete(session_id: str, output: Output = OutputFormat.table) -> None:
+    """Force-destroy a session's instance now."""
+    _finish(session_id, True, output)
+
+
+@sessions_app.command("extend")
+def sessions_extend(
+    session_id: str,
+    hours: Annotated[int, typer.Option("-t", "--hours", help="Additional hours, 1-12")] = 1,
+    override_hard_max: Annotated[bool, typer.Option("--override-hard-max")] = False,
+    output: Output = OutputFormat.table,
+) -> None:
+    """Extend the reservation (never past the hard maximum unless overridden)."""
+    from shopper_pipelines.sessions.lifecycle import extend
+
+    session = extend(get_settings(), session_id, hours, override_hard_max=override_hard_max)
+    if output is OutputFormat.json:
+        print_json({"session": session.public_view()})
+    else:
+        console.print(f"Session {session_id} extended by {hours} hours.")
+        console.print(f"New expiration: {session.expires_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@sessions_app.command("rekey")
+def sessions_rekey(
+    session_id: str,
+    save_key: Annotated[Path, typer.Option("--save-key", help="Write the new private key here")],
+) -> None:
+    """Install a new key pair on a running session (for a lost private key)."""
+    from shopper_pipelines.sessions.lifecycle import rekey
+
+    _check_key_path(save_key)
+    session, private_key = rekey(get_settings(), session_id)
+    _write_key(save_key, private_key)
+    console.print(f"New key for {session_id} saved to {save_key}. {session.ssh_command or ''}")
+
+
+def shutdown(
+    session_id: str,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Destroy now")] = False,
+    output: Output = OutputFormat.table,
+) -> None:
+    """Shut a session down (same as `sessions done`, or `sessions delete` with --force)."""
+    _finish(session_id, force, output)
+
+
+def _split(spec: str) -> tuple[str, str]:
+    session_id, sep, remote = spec.partition(":")
+    if not sep or not session_id or not remote:
+        raise InvalidInputError(f"expected SESSION:PATH, got {spec!r}")
+    return session_id, remote
+
+
+def _target(session_id: str, key: Path):
+    from shopper_pipelines.sessions.store import require_session
+    from shopper_pipelines.ssh.client import SshTarget
+
+    session = require_session(get_settings().database_path, session_id)
+    if not (session.ssh_host and session.ssh_port and session.ssh_user):
+        raise InvalidInputError(f"session {session_id} is {session.status.value}: no SSH endpoint")
+    if not key.is_file():
+        raise InvalidInputError(f"-k/--key {key} is not a file")
+    return SshTarget(
+        session.ssh_host, session.ssh_port, session.ssh_user, key.read_text(), session.host_key
+    )
+
+
+KeyOption = Annotated[Path, typer.Option("-k", "--key", help="The session's private key file")]
+
+
+@transfer_app.command("upload")
+def transfer_upload(local: Path, destination: str, key: KeyOption) -> None:
+    """Upload LOCAL to SESSION:PATH."""
+    from shopper_pipelines.ssh.client import upload
+
+    if not local.is_file():
+        raise InvalidInputError(f"LOCAL {local} is not a file")
+    session_id, remote = _split(destination)
+    upload(_target(session_id, key), local, remote)
+    console.print(f"Uploaded {local} to {destination}")
+
+
+@transfer_app.command("download")
+def transfer_download(source: str, local: Path, key: KeyOption) -> None:
+    """Download SESSION:PATH to LOCAL."""
+    from shopper_pipelines.ssh.client import download
+
+    session_id, remote = _split(source)
+    download(_target(session_id, key), remote, local)
+    console.print(f"Downloaded {source} to {local}")
+
+
+def cleanup_orphans(
+    execute: Annotated[bool, typer.Option("--execute", help="Destroy (default: dry run)")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Skip the confirmation prompt")] = False,
+    provider: Annotated[str | None, typer.Option("-p", "--provider")] = None,
+    all_deployments: Annotated[
+        bool, typer.Option("--all-deployments", help="Include other deployments' instances")
+    ] = False,
+) -> None:
+    """Find GPU Shopper instances straight from the providers; works without the warehouse."""
+    from shopper_pipelines.sessions.deployment import deployment_id, instance_provider
+    from shopper_pipelines.sessions.destroy import destroy_verified
+    from shopper_pipelines.sessions.models import parse_label
+
+    if provider is not None and provider not in PROVIDERS:
+        raise InvalidInputError(
+            f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}"
+        )
+    settings = get_settings()
+    mine = deployment_id(settings)
+    names = [e.name for e in settings.provider_endpoints() if provider in (None, e.name)]
+    console.print("Scanning for orphan instances...")
+    found = []
+    for name in names:
+        client = instance_provider(settings, name)
+        try:
+            instances = client.list_instances()
+        finally:
+            client.close()
+        ours = [
+            i
+            for i in instances
+            if (p := parse_label(i.label)) and (all_deployments or p[0] == mine)
+        ]
+        console.print(f"Checking {name}... found {len(ours)} shopper-managed instances")
+        found.extend(ours)
+    rows = [[i.provider, i.instance_id, i.label or "", i.status, money(i.price_per_hour),
+             f"{i.created_at:%Y-%m-%d %H:%M}" if i.created_at else "-"] for i in found]  # fmt: skip
+    console.print(
+        table(None, ["PROVIDER", "INSTANCE ID", "NAME", "STATUS", "PRICE/HR", "STARTED"], rows)
+    )
+    hourly = sum(i.price_per_hour or 0 for i in found)
+    console.print(f"Total: {len(found)} instances, ${hourly:.3f}/hr combined cost")
+    if not execute:
+        console.print(
+            "This was a dry-run. To destroy these instances: gpu-shopper cleanup-orphans --execute"
+        )
+        return
+    if found and not force:
+        if not sys.stdin.isatty():
+            raise InvalidInputError(
+                "refusing to destroy without a terminal to confirm; add --force"
+            )
+        if input(f"Destroy {len(found)} instance(s)? Type 'yes' to confirm: ").strip() != "yes":
+            console.print("Aborted; nothing destroyed.")
+            return
+    destroyed = failed = 0
+    for instance in found:
+        client = instance_provider(settings, instance.provider)
+        try:
+            outcome = destroy_verified(
+                client,
+                instance.instance_id,
+                attempts=settings.destroy_attempts,
+                backoff_s=settings.destroy_backoff_s,
+            )
+        finally:
+            client.close()
+        destroyed, failed = destroyed + outcome.confirmed, failed + (not outcome.confirmed)
+        verdict = "OK" if outcome.confirmed else f"NOT CONFIRMED: {outcome.detail}"
+        console.print(f"  Destroying {instance.provider}/{instance.instance_id}... {verdict}")
+    console.print(f"Cleanup complete: {destroyed} destroyed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
