@@ -3,7 +3,8 @@
 from dagster import Definitions
 
 from shopper_pipelines.inventory import defs as inventory
+from shopper_pipelines.sessions import defs as sessions
 
 # Modules, not their `defs` objects, are imported: Dagster refuses a code location
 # with more than one Definitions object at module scope.
-defs = Definitions.merge(inventory.defs)
+defs = Definitions.merge(inventory.defs, sessions.defs)

@@ -21,3 +21,7 @@ class ShopperSettings(ConfigurableResource):
     def load(self) -> Settings:
         overrides = {"database_path": Path(self.database_path)} if self.database_path else {}
         return load_settings(**overrides)
+
+
+# One instance shared by every capability's Definitions, so they merge.
+RESOURCES = {"shopper": ShopperSettings()}

@@ -149,6 +149,14 @@ class Settings(BaseSettings):
         return interval_to_cron(self.inventory_interval_s)
 
     @property
+    def reconcile_cron(self) -> str:
+        return interval_to_cron(parse_duration(self.reconcile_interval))
+
+    @property
+    def lifecycle_cron(self) -> str:
+        return interval_to_cron(parse_duration(self.lifecycle_interval))
+
+    @property
     def sandbox_mode(self) -> bool:
         """No provider credentials at all: every provider talks to the sandbox."""
         return self.vastai_api_key is None and self.tensordock_api_token is None

@@ -22,7 +22,24 @@ def test_code_location_has_every_definition_by_name():
         (AssetKey("offers_current"), "offers_vram_bounds_check"),
         (AssetKey("offer_snapshots"), "offer_snapshots_freshness_check"),
     } <= checks
-    assert "inventory_job" in repository.job_names
+    assert {
+        "inventory_job",
+        "provision_session_job",
+        "destroy_session_job",
+        "reconcile_job",
+        "sample_activity_job",
+    } <= set(repository.job_names)
+    assert {s.name for s in repository.sensor_defs} == {
+        "provision_requests_sensor",
+        "session_limits_sensor",
+        "run_failure_alert_sensor",
+    }
+    assert {s.name for s in repository.schedule_defs} == {
+        "inventory_schedule",
+        "reconcile_schedule",
+        "activity_schedule",
+    }
+    assert repository.get_schedule_def("reconcile_schedule").cron_schedule == "*/5 * * * *"
     schedule = repository.get_schedule_def("inventory_schedule")
     assert schedule.cron_schedule == "*/5 * * * *"
     assert schedule.job_name == "inventory_job"

@@ -19,7 +19,7 @@ from dagster import (
 
 from shopper_pipelines.inventory import checks, service
 from shopper_pipelines.inventory.search import snapshot_status
-from shopper_pipelines.resources import ShopperSettings
+from shopper_pipelines.resources import RESOURCES, ShopperSettings
 from shopper_pipelines.settings import PROVIDERS, get_settings
 from shopper_pipelines.warehouse import connect
 
@@ -176,5 +176,5 @@ defs = Definitions(
     ],
     jobs=[inventory_job],
     schedules=[inventory_schedule],
-    resources={"shopper": ShopperSettings()},
+    resources=RESOURCES,
 )
