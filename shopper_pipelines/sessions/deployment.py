@@ -13,9 +13,10 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from shopper_pipelines.providers import TensorDockClient, VastClient
+from shopper_pipelines import providers
+from shopper_pipelines.errors import ProviderAuthError
 from shopper_pipelines.providers.base import InstanceProvider
-from shopper_pipelines.settings import TENSORDOCK, VASTAI, Settings
+from shopper_pipelines.settings import Settings
 from shopper_pipelines.ssh.keys import KeyPair, generate_key_pair
 
 _ID_FILE = "deployment-id"
@@ -68,13 +69,5 @@ def instance_provider(settings: Settings, provider: str) -> InstanceProvider:
     """The instance-side client of one provider (the sandbox without keys)."""
     endpoint = next((e for e in settings.provider_endpoints() if e.name == provider), None)
     if endpoint is None:
-        from shopper_pipelines.errors import ProviderAuthError
-
         raise ProviderAuthError(provider, "no credentials set; cannot manage its instances")
-    key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
-    options = {"timeout_s": settings.http_timeout_s, "max_attempts": settings.http_max_attempts}
-    if provider == VASTAI:
-        return VastClient(endpoint.base_url, key, **options)  # type: ignore[return-value]
-    if provider == TENSORDOCK:
-        return TensorDockClient(endpoint.base_url, key, **options)  # type: ignore[return-value]
-    raise ValueError(f"unknown provider {provider!r}")
+    return providers.instance_provider(endpoint, settings)
