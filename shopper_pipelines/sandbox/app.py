@@ -1,22 +1,30 @@
 """The sandbox marketplace as one Starlette app: Vast and TensorDock paths plus `/_sandbox/`.
 
-Route modules each contribute a list of routes; later ones (instances, SSH) plug in the
-same way in `create_app`.
+Route modules each contribute a list of routes. Instances boot after `boot_seconds` and run
+real SSH servers on 127.0.0.1; call `close_app` (as `running_sandbox` does) to stop them.
 """
 
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_pipelines.sandbox.faults import FaultQueue
+from shopper_pipelines.sandbox.instances import DEFAULT_BOOT_SECONDS, InstanceRegistry
 from shopper_pipelines.sandbox.market import DEFAULT_VAST_OFFER_COUNT, Market
 from shopper_pipelines.sandbox.routes_admin import admin_routes
+from shopper_pipelines.sandbox.routes_instance_admin import instance_admin_routes
 from shopper_pipelines.sandbox.routes_tensordock import tensordock_routes
+from shopper_pipelines.sandbox.routes_tensordock_instances import (
+    LIST_SHAPES,
+    tensordock_instance_routes,
+)
 from shopper_pipelines.sandbox.routes_vast import vast_routes
+from shopper_pipelines.sandbox.routes_vast_instances import vast_instance_routes
 from shopper_pipelines.sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
@@ -52,10 +60,18 @@ def create_app(
     vast_offer_count: int = DEFAULT_VAST_OFFER_COUNT,
     faults: list[str] | None = None,
     require_token: str | None = None,
+    boot_seconds: float = DEFAULT_BOOT_SECONDS,
+    key_delay_seconds: float = 0.0,
+    workdir: Path | None = None,
+    list_shape: int | None = 0,
 ) -> Starlette:
-    """Build the sandbox app. `faults` takes CLI strings such as "vastai.offers=429,503"."""
+    """Build the sandbox app. `faults` takes CLI strings such as "vastai.offers=429,503"
+    or "vastai.create=gone"; `workdir` holds instance folders (default: a new temp dir);
+    `list_shape` picks TensorDock's list shape (0-2, None: by seed)."""
     if tick_seconds <= 0:
         raise ValueError(f"tick_seconds must be positive, got {tick_seconds}")
+    if list_shape is not None and list_shape not in range(LIST_SHAPES):
+        raise ValueError(f"list_shape must be 0, 1, 2 or None, got {list_shape}")
     queue = FaultQueue()
     for spec in faults or []:
         queue.add_spec(spec)
@@ -67,11 +83,24 @@ def create_app(
         started_at=clock(),
         require_token=require_token,
         faults=queue,
+        instances=InstanceRegistry(
+            seed,
+            boot_seconds=boot_seconds,
+            key_delay_seconds=key_delay_seconds,
+            workdir=workdir,
+            clock=clock,
+        ),
+        list_shape=list_shape,
     )
-    app = Starlette(
-        routes=[*admin_routes(), *vast_routes(), *tensordock_routes()],
-        middleware=[Middleware(SandboxHeaderMiddleware)],
-    )
+    routes = [
+        *admin_routes(),
+        *instance_admin_routes(),
+        *vast_routes(),
+        *vast_instance_routes(),
+        *tensordock_routes(),
+        *tensordock_instance_routes(),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(SandboxHeaderMiddleware)])
     app.state.sandbox = state
     logger.info(
         "sandbox app: seed %d, %d Vast offer slots, tick %.1fs",
@@ -80,3 +109,8 @@ def create_app(
         tick_seconds,
     )
     return app
+
+
+def close_app(app: Starlette) -> None:
+    """Stop every instance SSH server and their loop thread; remove a temp workdir."""
+    app.state.sandbox.instances.close()

@@ -3,6 +3,19 @@
 CLI form, one string per route: `"vastai.offers=429,429,503"`,
 `"tensordock.locations=malformed"`. An item is an HTTP status (4xx/5xx, served with the
 provider's usual body for it) or `malformed` (200 with a body that is not JSON).
+
+Instance routes also take *behaviour* items, which change what the handler does rather
+than replacing its answer (`--fault vastai.create=gone,429`,
+`--fault tensordock.destroy=destroy-lies`):
+
+* `gone` (create routes): the offer is gone at rent; the provider's gone answer.
+* `create-leaks` (create routes): create answers 500, yet the instance exists (Vast's
+  error body still carries `new_contract`; TensorDock's carries no id).
+* `stuck-loading` (create routes): the instance never boots, never gets a port or IP.
+* `ssh-never-ready` (create routes): it boots and shows a port, but SSH refuses every key.
+* `destroy-lies` (destroy routes): destroy answers success and the instance stays.
+
+The admin API takes the same items as `{"behaviour": "gone"}` or as plain strings.
 """
 
 import logging
@@ -19,29 +32,49 @@ logger = logging.getLogger(__name__)
 
 # Routes that consult the queue; later route modules add theirs with `register_route`.
 KNOWN_ROUTES: set[str] = {"vastai.offers", "tensordock.locations", "tensordock.hostnodes"}
+# Behaviour items each route accepts (see the module docstring).
+ROUTE_BEHAVIOURS: dict[str, frozenset[str]] = {}
+GONE, CREATE_LEAKS, DESTROY_LIES = "gone", "create-leaks", "destroy-lies"
+STUCK_LOADING, SSH_NEVER_READY = "stuck-loading", "ssh-never-ready"
+CREATE_BEHAVIOURS = frozenset({GONE, CREATE_LEAKS, STUCK_LOADING, SSH_NEVER_READY})
+DESTROY_BEHAVIOURS = frozenset({DESTROY_LIES})
+ALL_BEHAVIOURS = CREATE_BEHAVIOURS | DESTROY_BEHAVIOURS
 MALFORMED = "malformed"
 MALFORMED_BODY = '{"offers": [{"id": 1, '
 ERROR_STATUS_RANGE = range(400, 600)
 
 
-def register_route(route: str) -> None:
+def register_route(route: str, behaviours: frozenset[str] = frozenset()) -> None:
     """Let faults be queued for a route added by a later module ("vastai.create", ...)."""
     KNOWN_ROUTES.add(route)
+    if behaviours:
+        ROUTE_BEHAVIOURS[route] = ROUTE_BEHAVIOURS.get(route, frozenset()) | behaviours
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One queued answer: status, media type and exact body text."""
+    """One queued answer (status, media type, exact body) or a behaviour for the handler."""
 
     status: int
     media_type: str
     body: str
+    behaviour: str | None = None
 
     def response(self) -> Response:
         return Response(self.body, status_code=self.status, media_type=self.media_type)
 
     def describe(self) -> dict[str, object]:
+        if self.behaviour is not None:
+            return {"behaviour": self.behaviour}
         return {"status": self.status, "media_type": self.media_type, "body": self.body}
+
+
+def behaviour_fault(route: str, behaviour: str) -> Fault:
+    """A behaviour item, checked against what `route` supports."""
+    if behaviour not in ROUTE_BEHAVIOURS.get(route, frozenset()):
+        allowed = sorted(ROUTE_BEHAVIOURS.get(route, frozenset()))
+        raise ValueError(f"fault {behaviour!r} does not apply to {route}; it takes {allowed}")
+    return Fault(0, "", "", behaviour=behaviour)
 
 
 def _provider(route: str) -> str:
@@ -53,8 +86,14 @@ def _check_route(route: str) -> None:
         raise ValueError(f"unknown fault route {route!r}; known: {sorted(KNOWN_ROUTES)}")
 
 
-def fault_from_item(route: str, item: dict[str, object]) -> Fault:
-    """An admin-API item: {"status", and one of "body" (text), "raw" (text), "json"}."""
+def fault_from_item(route: str, item: dict[str, object] | str) -> Fault:
+    """An admin-API item: {"status", and one of "body" (text), "raw" (text), "json"},
+    {"behaviour": name}, or a CLI item string ("429", "malformed", "gone")."""
+    _check_route(route)
+    if isinstance(item, str):
+        return _parse_item(route, item.strip())
+    if "behaviour" in item:
+        return behaviour_fault(route, str(item["behaviour"]))
     status = item.get("status", 200)
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status < 600:
         raise ValueError(f"fault status must be an HTTP status, got {status!r}")
@@ -77,15 +116,19 @@ def parse_fault_spec(spec: str) -> tuple[str, list[Fault]]:
     if not sep or not items.strip():
         raise ValueError(f"fault must look like 'route=429,503' or 'route=malformed', got {spec!r}")
     _check_route(route)
-    faults = []
-    for item in (part.strip() for part in items.split(",")):
-        if item == MALFORMED:
-            faults.append(Fault(200, JSON_TYPE, MALFORMED_BODY))
-        elif item.isdigit() and int(item) in ERROR_STATUS_RANGE:
-            faults.append(fault_from_item(route, {"status": int(item)}))
-        else:
-            raise ValueError(f"fault item must be a 4xx/5xx status or 'malformed', got {item!r}")
-    return route, faults
+    return route, [_parse_item(route, part.strip()) for part in items.split(",")]
+
+
+def _parse_item(route: str, item: str) -> Fault:
+    if item == MALFORMED:
+        return Fault(200, JSON_TYPE, MALFORMED_BODY)
+    if item.isdigit() and int(item) in ERROR_STATUS_RANGE:
+        return fault_from_item(route, {"status": int(item)})
+    if item in ALL_BEHAVIOURS:
+        return behaviour_fault(route, item)
+    raise ValueError(
+        f"fault item must be a 4xx/5xx status, 'malformed' or a behaviour, got {item!r}"
+    )
 
 
 class FaultQueue:

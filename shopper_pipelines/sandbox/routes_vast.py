@@ -22,7 +22,10 @@ def _search(request: Request, raw_query: Any) -> list[dict[str, Any]]:
     state = sandbox_state(request)
     query = parse_query(raw_query)
     tick = state.tick()
-    offers = run_query(state.market.vast_offers(tick), query)
+    # An offer rented in this sandbox is no longer listed.
+    rented = state.instances.rented_offer_ids()
+    listed = state.market.vast_offers(tick)
+    offers = run_query([o for o in listed if o["id"] not in rented] if rented else listed, query)
     logger.debug("sandbox vast search at tick %d: %d offers", tick, len(offers))
     return offers
 

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from shopper_pipelines.sandbox.app import DEFAULT_TICK_SECONDS, create_app
+from shopper_pipelines.sandbox.app import DEFAULT_TICK_SECONDS, close_app, create_app
+from shopper_pipelines.sandbox.instances import DEFAULT_BOOT_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +44,24 @@ def serve(
     seed: int = 0,
     faults: list[str] | None = None,
     tick_seconds: float = DEFAULT_TICK_SECONDS,
+    boot_seconds: float = DEFAULT_BOOT_SECONDS,
 ) -> None:
     """Serve the sandbox until interrupted (blocking)."""
     check_loopback(host)
-    app = create_app(seed, tick_seconds=tick_seconds, faults=faults)
+    app = create_app(seed, tick_seconds=tick_seconds, faults=faults, boot_seconds=boot_seconds)
     logger.info("sandbox marketplace on http://%s:%d (seed %d)", host, port, seed)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+    finally:
+        close_app(app)
 
 
 @contextlib.contextmanager
 def running_sandbox(seed: int = 0, **create_app_kwargs: Any) -> Iterator[str]:
     """Start the sandbox on 127.0.0.1 at an ephemeral port; yield its base URL.
 
-    The server runs in a daemon thread and is stopped when the block exits.
+    The server runs in a daemon thread and is stopped when the block exits, together
+    with every instance SSH server.
     """
     app = create_app(seed, **create_app_kwargs)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -77,6 +83,7 @@ def running_sandbox(seed: int = 0, **create_app_kwargs: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT_S)
         listener.close()
+        close_app(app)
 
 
 def _wait_until_healthy(base_url: str, server: uvicorn.Server, thread: threading.Thread) -> None:

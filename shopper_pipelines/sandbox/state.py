@@ -1,4 +1,4 @@
-"""What one sandbox app holds between requests: its market, clock and fault queue."""
+"""What one sandbox app holds between requests: market, clock, faults and instances."""
 
 import threading
 from collections.abc import Callable
@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shopper_pipelines.sandbox.faults import FaultQueue
+from shopper_pipelines.sandbox.instances import InstanceRegistry
 from shopper_pipelines.sandbox.market import Market
 from shopper_pipelines.sandbox.responses import tensordock_error, vast_error
 
@@ -25,6 +26,8 @@ class SandboxState:
     started_at: float
     require_token: str | None = None
     faults: FaultQueue = field(default_factory=FaultQueue)
+    instances: InstanceRegistry = field(default_factory=InstanceRegistry)
+    list_shape: int | None = 0  # TensorDock list shape 0-2; None: seed % 3
     advanced_ticks: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -53,10 +56,21 @@ def gate(request: Request, route: str) -> Response | None:
 
     Faults imitate the provider's edge (rate limiter, proxy), so they come before auth.
     """
+    refusal, _behaviour = admit(request, route)
+    return refusal
+
+
+def admit(request: Request, route: str) -> tuple[Response | None, str | None]:
+    """Like `gate`, for routes that take behaviour faults: (refusal, behaviour or None)."""
     state = sandbox_state(request)
     fault = state.faults.pop(route)
-    if fault is not None:
-        return fault.response()
+    if fault is not None and fault.behaviour is None:
+        return fault.response(), None
+    return _auth_refusal(request, route), fault.behaviour if fault is not None else None
+
+
+def _auth_refusal(request: Request, route: str) -> Response | None:
+    state = sandbox_state(request)
     if state.require_token is None:
         return None
     if route.startswith("vastai."):

@@ -73,24 +73,27 @@ def stop_session(
     session = store.transition(
         db, session_id, Status.STOPPING, reason, stopped_at=session.stopped_at or _now()
     )
-    if session.instance_id is None:
-        # Nothing was created as far as we know; a create whose answer was lost is found
-        # by the reconciler through the label, since this session is no longer live.
-        return store.transition(
-            db, session_id, Status.TERMINATED, f"{reason}; no instance was created",
-            terminated_at=_now(),
-        )  # fmt: skip
-
     owned = client is None
     client = client or instance_provider(settings, session.provider)
     try:
+        instance_id = session.instance_id or _adopt_by_label(settings, session, client)
+        if instance_id is None:
+            return store.transition(
+                db, session_id, Status.TERMINATED,
+                f"{reason}; the provider lists no instance with this session's label",
+                terminated_at=_now(),
+            )  # fmt: skip
         outcome = destroy_verified(
             client,
-            session.instance_id,
+            instance_id,
             attempts=settings.destroy_attempts,
             backoff_s=settings.destroy_backoff_s,
             sleep=sleep,
         )
+    except ProviderError as error:
+        store.record(db, session_id, f"cannot look for this session's instance: {error}",
+                     kind="alert")  # fmt: skip
+        return store.transition(db, session_id, Status.FAILED, f"{reason}; provider unreachable")
     finally:
         if owned:
             client.close()
@@ -109,6 +112,25 @@ def stop_session(
     return store.transition(
         db, session_id, Status.FAILED, f"{reason}; destroy not confirmed, will retry"
     )
+
+
+def _adopt_by_label(settings: Settings, session: Session, client: InstanceProvider) -> str | None:
+    """A create whose answer was lost still made an instance with our label: find it.
+
+    Raises ProviderError when the listing fails, so "could not look" never reads as
+    "nothing there".
+    """
+    found = [i for i in client.list_instances() if i.label == session.label]
+    if not found:
+        return None
+    instance_id = found[0].instance_id
+    extra = [i.instance_id for i in found[1:]]
+    store.record(
+        settings.database_path, session.session_id,
+        f"adopted instance {instance_id} found by label" + (f"; also {extra}" if extra else ""),
+        kind="alert" if extra else "note", instance_id=instance_id,
+    )  # fmt: skip
+    return instance_id
 
 
 def _now() -> datetime:

@@ -72,11 +72,14 @@ def reconcile_provider(
             report.ours += 1
             seen_ids.add(instance.instance_id)
             session = sessions.get(parsed[1])
-            if (
-                session
-                and session.status in LIVE
-                and session.instance_id in (None, instance.instance_id)
-            ):
+            live = session is not None and session.status in LIVE
+            if live and session is not None and session.instance_id is None:
+                # A create whose answer was lost: tie the instance to its session.
+                store.record(settings.database_path, session.session_id,
+                             f"reconciler adopted instance {instance.instance_id} by label",
+                             instance_id=instance.instance_id)  # fmt: skip
+                continue
+            if live and session is not None and session.instance_id == instance.instance_id:
                 continue
             age = _age(instance, now)
             if age is not None and age < grace:
