@@ -1,13 +1,15 @@
-"""The app's data layer: cached calls into the inventory's search functions.
+"""The app's data layer: cached reads of offers and sessions, and the session actions.
 
 Pages never open DuckDB. Each function here asks `shopper_pipelines` for rows and returns
-a Polars frame; results (never connections) are cached for `CACHE_TTL_S` seconds, so a
-busy page costs the warehouse one short read-only connection per query and minute.
+a Polars frame; results (never connections) are cached for `CACHE_TTL_S` seconds (offers)
+or `SESSION_TTL_S` seconds (sessions), so a busy page costs the warehouse one short
+read-only connection per query and TTL. Actions clear the session caches.
 """
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -21,6 +23,10 @@ from shopper_pipelines.inventory.search import (
     price_history,
     search_offers,
 )
+from shopper_pipelines.sessions import lifecycle
+from shopper_pipelines.sessions.models import Session, SessionRequest, Status
+from shopper_pipelines.sessions.provision import Requested, pick_offer, request_session
+from shopper_pipelines.sessions.store import events, get_session, list_sessions
 from shopper_pipelines.settings import Settings, load_settings
 
 CACHE_TTL_S = 60
@@ -138,3 +144,109 @@ def snapshots(db_path: Path) -> pl.DataFrame:
 def sources(db_path: Path) -> frozenset[str]:
     """Where the current offers came from: 'sandbox', 'live' or both."""
     return frozenset(data_sources(db_path))
+
+
+# --- Sessions ---------------------------------------------------------------------------
+# Session lists change within seconds while one provisions, so they are cached briefly;
+# every action below clears these caches so the next run shows its effect at once.
+
+SESSION_TTL_S = 2
+SESSION_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "consumer_id": pl.String(),
+    "provider": pl.String(),
+    "gpu_model": pl.String(),
+    "gpu_count": pl.Int64(),
+    "status": pl.String(),
+    "price_per_hour": pl.Float64(),
+    "created_at": pl.Datetime(time_zone="UTC"),
+    "expires_at": pl.Datetime(time_zone="UTC"),
+}
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "occurred_at": pl.Datetime(time_zone="UTC"),
+    "kind": pl.String(),
+    "change": pl.String(),
+    "reason": pl.String(),
+}
+
+
+def _status_values(statuses: tuple[str, ...]) -> frozenset[Status] | None:
+    return frozenset(Status(value) for value in statuses) or None
+
+
+@st.cache_data(ttl=SESSION_TTL_S, show_spinner=False)
+def sessions(
+    db_path: Path, consumer_id: str | None = None, statuses: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """Sessions, newest first, of one consumer and/or in some statuses (empty: all)."""
+    found = list_sessions(db_path, consumer_id=consumer_id, statuses=_status_values(statuses))
+    return _frame([session.public_view() for session in found], SESSION_SCHEMA)
+
+
+@st.cache_data(ttl=SESSION_TTL_S, show_spinner=False)
+def consumers(db_path: Path) -> list[str]:
+    """Every consumer id with at least one session, sorted."""
+    return sorted({session.consumer_id for session in list_sessions(db_path)})
+
+
+@st.cache_data(ttl=SESSION_TTL_S, show_spinner=False)
+def session_view(db_path: Path, session_id: str) -> dict[str, Any] | None:
+    """One session as `Session.public_view()` shows it (no secrets), or None."""
+    session = get_session(db_path, session_id)
+    return session.public_view() if session else None
+
+
+@st.cache_data(ttl=SESSION_TTL_S, show_spinner=False)
+def session_events(db_path: Path, session_id: str) -> pl.DataFrame:
+    """A session's event history, oldest first; `change` reads 'pending -> provisioning'."""
+    rows = [
+        {
+            **event,
+            "change": f"{event['from_status'] or '∅'} -> {event['to_status']}"
+            if event["to_status"]
+            else None,
+        }
+        for event in events(db_path, session_id)
+    ]
+    return _frame(rows, EVENT_SCHEMA)
+
+
+def clear_session_caches() -> None:
+    """Forget cached session reads so the next run shows an action's effect."""
+    for cached in (sessions, consumers, session_view, session_events):
+        cached.clear()
+
+
+def request_offer(settings: Settings, request: SessionRequest, offer_id: str) -> Requested:
+    """Phase one for a picked offer: a `pending` session and its private key (never stored).
+
+    Raises InvalidInputError when the offer is no longer current.
+    """
+    offer = pick_offer(settings, offer_id=offer_id, gpu=None)
+    requested = request_session(settings, request, offer)
+    clear_session_caches()
+    return requested
+
+
+def finish_session(settings: Settings, session_id: str) -> Session:
+    """The consumer is done: destroy the instance and confirm it is gone."""
+    try:
+        return lifecycle.done(settings, session_id)
+    finally:
+        clear_session_caches()
+
+
+def delete_session(settings: Settings, session_id: str) -> Session:
+    """Destroy now, whatever the session's state, and confirm it is gone."""
+    try:
+        return lifecycle.delete(settings, session_id)
+    finally:
+        clear_session_caches()
+
+
+def extend_session(settings: Settings, session_id: str, hours: int) -> Session:
+    """Push the reservation out; raises InvalidInputError past the hard maximum."""
+    try:
+        return lifecycle.extend(settings, session_id, hours)
+    finally:
+        clear_session_caches()

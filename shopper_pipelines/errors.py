@@ -16,6 +16,10 @@ class WarehouseBusyError(ShopperError):
     """The DuckDB file stayed locked by another process past the retry bound."""
 
 
+class WarehouseError(ShopperError):
+    """The warehouse file cannot be opened or created (wrong path, not DuckDB, no access)."""
+
+
 class WarehouseMissingError(ShopperError):
     """A read found no warehouse file: nothing has been ingested yet."""
 

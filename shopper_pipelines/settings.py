@@ -5,23 +5,26 @@ provider secrets are `SecretStr` so they never print.
 """
 
 import ipaddress
-import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopper_pipelines.errors import SettingsError
 
-logger = logging.getLogger(__name__)
-
 VASTAI = "vastai"
 TENSORDOCK = "tensordock"
 PROVIDERS = (VASTAI, TENSORDOCK)
+
+# The workspace folder (where pyproject.toml and workspace.yaml live): `.env` is read
+# from here, and relative paths in settings are resolved against it, whatever the
+# current directory is.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
@@ -59,7 +62,10 @@ class Settings(BaseSettings):
     """GPU Shopper's settings. Environment variables are the field names in upper case."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
     )
 
     vastai_api_key: SecretStr | None = None
@@ -127,16 +133,34 @@ class Settings(BaseSettings):
             raise ValueError(f"expected an http(s) URL, got {value!r}")
         return value.rstrip("/")
 
+    @field_validator("sandbox_url")
+    @classmethod
+    def _sandbox_on_loopback(cls, value: str) -> str:
+        host = urlparse(value).hostname or ""
+        if not _is_loopback(host):
+            raise ValueError(f"the sandbox runs on loopback only, got host {host!r}")
+        return value
+
+    @field_validator("database_path", "dagster_home")
+    @classmethod
+    def _anchored_path(cls, value: Path) -> Path:
+        if not str(value).strip() or str(value) == ".":
+            raise ValueError("must name a file or folder, got an empty value")
+        return value if value.is_absolute() else PROJECT_ROOT / value
+
+    @field_validator("database_path")
+    @classmethod
+    def _not_a_folder(cls, value: Path) -> Path:
+        if value.is_dir():
+            raise ValueError(f"{str(value)!r} is a folder; name the warehouse file inside it")
+        return value
+
     @field_validator("app_host", "dagster_host")
     @classmethod
     def _loopback_only(cls, value: str) -> str:
         # The app has no authentication yet, so it may only listen on loopback.
         host = "127.0.0.1" if value == "localhost" else value
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
+        if not _is_loopback(host):
             raise ValueError(f"must be a loopback address (no authentication yet), got {value!r}")
         return host
 
@@ -177,11 +201,19 @@ class Settings(BaseSettings):
             (VASTAI, self.vastai_url, self.vastai_api_key),
             (TENSORDOCK, self.tensordock_url, self.tensordock_api_token),
         ):
-            if key is None:
-                logger.info("%s skipped: no credentials set", name)
+            if key is None:  # skipped; the ingest says so once, in its log and snapshot row
                 continue
             endpoints.append(ProviderEndpoint(name, url, key, sandbox=False))
         return endpoints
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -208,6 +240,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{PROJECT_ROOT / '.env'} is not UTF-8 text") from None
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,12 @@
 import pytest
 
 from shopper_pipelines.errors import SettingsError
-from shopper_pipelines.settings import interval_to_cron, load_settings, parse_duration
+from shopper_pipelines.settings import (
+    PROJECT_ROOT,
+    interval_to_cron,
+    load_settings,
+    parse_duration,
+)
 
 
 def test_settings_defaults_point_every_provider_at_the_sandbox():
@@ -12,18 +17,22 @@ def test_settings_defaults_point_every_provider_at_the_sandbox():
         ("vastai", "http://127.0.0.1:8787", True),
         ("tensordock", "http://127.0.0.1:8787/api/v2", True),
     ]
-    assert str(settings.database_path) == "data/gpu-shopper.duckdb"
+    assert settings.database_path == PROJECT_ROOT / "data" / "gpu-shopper.duckdb"
     assert settings.inventory_cron == "*/5 * * * *"
 
 
-def test_settings_provider_without_key_is_skipped_with_one_log_line(monkeypatch, caplog):
+def test_settings_provider_without_key_is_left_out(monkeypatch):
     monkeypatch.setenv("VASTAI_API_KEY", "vast-secret-123")
-    caplog.set_level("INFO")
     endpoints = load_settings().provider_endpoints()
     assert [e.name for e in endpoints] == ["vastai"]
     assert not endpoints[0].sandbox
-    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert skipped == ["tensordock skipped: no credentials set"]
+
+
+def test_settings_relative_paths_are_anchored_to_the_project(monkeypatch, tmp_path):
+    # Regression: run from another folder, a relative DATABASE_PATH made a second warehouse.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_PATH", "data/other.duckdb")
+    assert load_settings().database_path == PROJECT_ROOT / "data" / "other.duckdb"
 
 
 def test_settings_blank_key_counts_as_missing(monkeypatch):
@@ -41,6 +50,11 @@ def test_settings_blank_key_counts_as_missing(monkeypatch):
         ("SANDBOX_URL", "ftp://x", "SANDBOX_URL='ftp://x'"),
         ("APP_HOST", "0.0.0.0", "loopback"),
         ("OFFER_DISK_GB", "-5", "OFFER_DISK_GB='-5'"),
+        ("SANDBOX_URL", "http://10.0.0.1:8787", "loopback only"),
+        ("DATABASE_PATH", "/tmp", "is a folder"),
+        ("DATABASE_PATH", "", "empty value"),
+        ("DEPLOYMENT_ID", "Prod_1", "lower-case"),
+        ("ORPHAN_GRACE", "soon", "ORPHAN_GRACE='soon'"),
     ],
 )
 def test_settings_invalid_value_names_variable_and_value(monkeypatch, variable, value, expected):
@@ -58,6 +72,13 @@ def test_settings_error_never_echoes_a_secret(monkeypatch):
         load_settings()
     assert "vast-secret-123" not in str(raised.value)
     assert "vast-secret-123" not in repr(load_settings(app_port=1).vastai_api_key)
+
+
+def test_settings_dotenv_that_is_not_text_is_a_clear_error(tmp_path):
+    bad = tmp_path / ".env"
+    bad.write_bytes(b"\xff\xfeVASTAI_API_KEY=x\n")
+    with pytest.raises(SettingsError, match="is not UTF-8 text"):
+        load_settings(_env_file=bad)
 
 
 def test_settings_read_dotenv_file(tmp_path, monkeypatch):

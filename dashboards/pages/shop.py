@@ -1,4 +1,11 @@
-"""Shop: filter the current offers across providers and see one GPU's price history."""
+"""Shop: filter the current offers, see one GPU's price history, and rent an offer.
+
+The private key of a new session is shown once, as a download button. It lives only in a
+local variable of the run that made it: never in st.session_state, a file or a log line.
+Streamlit holds the button's bytes in its in-memory media store while the page shows the
+button and drops them after a later run no longer shows it, so any rerun (a widget
+change, a reload) removes the button for good; the note beside it says to save it now.
+"""
 
 from datetime import UTC, datetime
 from pathlib import Path
@@ -6,10 +13,12 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data
+from dashboards import charts, data, provisioning
 from shopper_pipelines.errors import InvalidInputError, ShopperError
 from shopper_pipelines.inventory.search import MAX_LIMIT, SORT_KEYS, OfferFilters
-from shopper_pipelines.settings import PROVIDERS
+from shopper_pipelines.sessions.models import MAX_HOURS, MIN_HOURS, SessionRequest, Workload
+from shopper_pipelines.sessions.provision import Requested
+from shopper_pipelines.settings import PROVIDERS, Settings
 
 ANY = "Any"
 EMPTY_HINT = (
@@ -18,6 +27,14 @@ EMPTY_HINT = (
 )
 SANDBOX_BANNER = "SANDBOX — offers come from the built-in sandbox marketplace, not a real provider."
 _MONEY = "$%.3f"
+SESSIONS_PAGE = Path(__file__).with_name("sessions.py")
+FOCUS_KEY = "focus_session"  # the session the Sessions page opens on (an id, no secret)
+WORKLOADS = [workload.value for workload in Workload]
+KEY_NOTE = (
+    "Save the private key now: it is not stored anywhere and this button disappears on "
+    "the next page update. Lost it? Re-key the running session with "
+    "`uv run gpu-shopper sessions rekey SESSION_ID`."
+)
 TABLE_COLUMNS = {
     "provider": st.column_config.TextColumn("Provider"),
     "gpu_model": st.column_config.TextColumn("GPU"),
@@ -126,10 +143,86 @@ def show_price_history(db_path: Path, filters: OfferFilters) -> None:
     st.altair_chart(charts.price_history_chart(history, gpu), width="stretch")
 
 
+def _offer_label(row: dict) -> str:
+    return (
+        f"{row['id']} — {row['gpu_model']} x{row['gpu_count']}, "
+        f"${row['price_per_hour']:.3f}/h, {row['country'] or '?'}"
+    )
+
+
+def provision_form(settings: Settings, offers: pl.DataFrame) -> None:
+    """Rent one of the shown offers: request it, start provisioning, hand over the key."""
+    st.subheader("Provision")
+    labels = {row["id"]: _offer_label(row) for row in offers.iter_rows(named=True)}
+    with st.form("provision"):
+        offer_id = st.selectbox(
+            "Offer", list(labels), format_func=labels.__getitem__, key="provision_offer"
+        )
+        left, middle, right, last = st.columns(4)
+        consumer_id = left.text_input(
+            "Consumer id", placeholder="team-or-user", key="provision_consumer"
+        )
+        hours = middle.number_input(
+            "Hours", MIN_HOURS, MAX_HOURS, value=MIN_HOURS, step=1, key="provision_hours"
+        )
+        workload = right.selectbox(
+            "Workload",
+            WORKLOADS,
+            index=WORKLOADS.index(Workload.INTERACTIVE.value),
+            key="provision_workload",
+        )
+        idle = last.number_input(
+            "Idle timeout (min)",
+            value=None,
+            step=5,
+            help="Stop the session after the GPU idles this long; empty: no idle stop.",
+            key="provision_idle",
+        )
+        submitted = st.form_submit_button("Provision", type="primary")
+    if not submitted or offer_id is None:
+        return
+    try:
+        request = SessionRequest(
+            consumer_id=consumer_id.strip(),
+            workload=Workload(workload),
+            hours=int(hours),
+            idle_timeout_min=None if idle is None else int(idle),
+        )
+        requested = data.request_offer(settings, request, offer_id)
+    except InvalidInputError as error:
+        st.error(str(error))
+        return
+    provisioning.start(settings, requested.session.session_id)
+    show_key_once(requested)
+
+
+def show_key_once(requested: Requested) -> None:
+    """The new session's summary, its private key as a download, and where to follow it."""
+    session = requested.session
+    st.success(
+        f"Session `{session.session_id}` requested: {session.gpu_model} x{session.gpu_count}"
+        f" on {session.provider} at ${session.price_per_hour:.3f}/h. Provisioning has started."
+    )
+    st.warning(KEY_NOTE)
+    st.download_button(
+        "Download private key",
+        data=requested.private_key,
+        file_name=f"{session.session_id}.key",
+        mime="application/octet-stream",
+        on_click="ignore",  # a click must not rerun the page, which would drop the key
+        type="primary",
+        icon=":material/key:",
+        key="private_key_download",
+    )
+    st.session_state[FOCUS_KEY] = session.session_id
+    st.page_link(SESSIONS_PAGE, label="Follow it on the Sessions page", icon=":material/dns:")
+
+
 def render() -> None:
-    """Widgets, then data, then the chart, then the table."""
+    """Widgets, then data, then the chart, then the table and the provision form."""
     st.title("Shop")
-    db_path = data.settings().database_path
+    settings = data.settings()
+    db_path = settings.database_path
     if not data.warehouse_exists(db_path):
         st.info(EMPTY_HINT)
         return
@@ -162,6 +255,7 @@ def render() -> None:
             column_order=list(TABLE_COLUMNS),
             column_config=TABLE_COLUMNS,
         )
+        provision_form(settings, page.offers)
 
 
 try:

@@ -72,7 +72,11 @@ def inventory(
     """List current offers, cheapest first."""
     if ctx.invoked_subcommand is not None:
         return
-    from shopper_pipelines.inventory.search import OfferFilters, search_offers
+    from shopper_pipelines.inventory.search import (
+        OfferFilters,
+        search_offers,
+        unknown_gpu_error,
+    )
 
     filters = OfferFilters(
         provider=provider,
@@ -88,7 +92,10 @@ def inventory(
         sort=sort.value,
         limit=limit,
     )
-    result = search_offers(get_settings().database_path, filters)
+    db_path = get_settings().database_path
+    result = search_offers(db_path, filters)
+    if gpu and result.total == 0 and (unknown := unknown_gpu_error(db_path, gpu)):
+        raise unknown
     if output is OutputFormat.json:
         print_json({"offers": result.offers, "total": result.total})
         return
@@ -143,16 +150,20 @@ def prices(
     output: Output = OutputFormat.table,
 ) -> None:
     """Price history of a GPU model: min and median $/GPU-hour per hour or day."""
-    from shopper_pipelines.inventory.search import parse_since, price_history
+    from shopper_pipelines.inventory.search import parse_since, price_history, unknown_gpu_error
 
     window = parse_since(since)
-    points = price_history(get_settings().database_path, gpu, since=window, bucket=bucket.value)
+    db_path = get_settings().database_path
+    points = price_history(db_path, gpu, since=window, bucket=bucket.value)
+    if not points and (unknown := unknown_gpu_error(db_path, gpu)):
+        raise unknown
     if output is OutputFormat.json:
         print_json({"gpu": gpu, "since": since, "bucket": bucket.value, "points": points})
         return
     if not points:
+        window_text = "at all" if window is None else f"in the last {since}"
         console.print(
-            f"No price history for {gpu!r} in the last {since}. Try --since all, "
+            f"No price history for {gpu!r} {window_text}. Try --since all, "
             "or `gpu-shopper import-history data/market/neocloud_gpu_price_history.csv`."
         )
         return

@@ -48,7 +48,10 @@ def sandbox(
 
     if not 1 <= port <= 65535:
         raise InvalidInputError(f"--port must be 1-65535, got {port}")
-    serve(port=port, seed=seed, faults=fault or [], tick_seconds=tick_seconds)
+    try:
+        serve(port=port, seed=seed, faults=fault or [], tick_seconds=tick_seconds)
+    except ValueError as error:  # a bad --fault item, named by the sandbox
+        raise InvalidInputError(f"--fault: {error}") from None
 
 
 @app.command()

@@ -31,9 +31,16 @@ HISTORY_FILES = ("neocloud_gpu_price_history.csv", "vast_catalog_history.csv")
 STARTUP_TIMEOUT_S = 90.0
 STOP_GRACE_S = 10.0
 _POLL_S = 0.5
+_OLD_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+# Runs queue rather than pile up when a tick takes longer than the interval.
 _DAGSTER_YAML = """\
 telemetry:
   enabled: false
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 3
 """
 
 
@@ -56,9 +63,10 @@ def _port_free(host: str, port: int) -> bool:
 def _check_ports(wanted: list[tuple[str, str, int]]) -> None:
     for variable, host, port in wanted:
         if not _port_free(host, port):
+            name = variable if "=" in variable else f"{variable}={port}"
             raise SettingsError(
-                f"{variable}={port}: {host}:{port} is already in use; stop what holds it "
-                f"or set {variable} to a free port"
+                f"{name}: {host}:{port} is already in use; stop what holds it "
+                f"or set {name.split('=')[0]} to a free port"
             )
 
 
@@ -137,8 +145,9 @@ def run_workspace(settings: Settings, *, quiet: bool = False) -> int:
     log_dir = data_dir / "run"
     for folder in (data_dir, dagster_home, log_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text(_DAGSTER_YAML)
+    dagster_yaml = dagster_home / "dagster.yaml"
+    if not dagster_yaml.exists() or dagster_yaml.read_text() == _OLD_DAGSTER_YAML:
+        dagster_yaml.write_text(_DAGSTER_YAML)
 
     sandbox = urlparse(settings.sandbox_url)
     ports = [
@@ -146,7 +155,8 @@ def run_workspace(settings: Settings, *, quiet: bool = False) -> int:
         ("APP_PORT", settings.app_host, settings.app_port),
     ]
     if settings.sandbox_mode:
-        ports.append(("SANDBOX_URL", sandbox.hostname or "127.0.0.1", sandbox.port or 80))
+        ports.append((f"SANDBOX_URL={settings.sandbox_url}", sandbox.hostname or "127.0.0.1",
+                      sandbox.port or 80))  # fmt: skip
     _check_ports(ports)
 
     env = dict(os.environ)
@@ -221,7 +231,12 @@ def run_workspace(settings: Settings, *, quiet: bool = False) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
+        # A second Ctrl-C or SIGTERM (uv forwards signals too) must not cut the shutdown
+        # short: ignore both until every child group is gone.
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_all(children)
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         if stopping or children:
             print("Stopped every child process.", flush=True)

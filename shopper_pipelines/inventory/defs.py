@@ -14,6 +14,7 @@ from dagster import (
     asset,
     asset_check,
     define_asset_job,
+    in_process_executor,
     schedule,
 )
 
@@ -151,6 +152,8 @@ inventory_job = define_asset_job(
     selection=[offer_snapshots, offers_history, offers_current],
     partitions_def=provider_partitions,
     description="Snapshot one provider's offers and fold them into the history.",
+    # Each step is a second or two of work: a subprocess per step costs more than that.
+    executor_def=in_process_executor,
 )
 
 

@@ -6,7 +6,9 @@ H100 SXM vs NVL); a *family* ("A100") groups them, so `-g A100` finds every A100
 modded cards (48 GB RTX 4090s), so a snapshot can snap MiB figures to them.
 """
 
+import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 
 
@@ -74,7 +76,7 @@ _MEMORY = re.compile(r"\d+gb")
 
 
 def _key(text: str) -> str:
-    lowered = text.lower()
+    lowered = unicodedata.normalize("NFKC", text).lower()
     lowered = _MEMORY.sub("", lowered)
     lowered = re.sub(r"[^a-z0-9]+", "", lowered)
     lowered = lowered.replace("nvidia", "").replace("geforce", "")
@@ -142,3 +144,11 @@ def snap_vram(model: GpuModel | None, measured_gb: float) -> float:
 
 def known_models() -> tuple[GpuModel, ...]:
     return _CATALOGUE
+
+
+def suggestions(text: str, extra_names: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Catalogue (and extra) names that look like `text`, best first."""
+    names = {model.name for model in _CATALOGUE} | set(extra_names)
+    by_key = {_key(name): name for name in names}
+    close = difflib.get_close_matches(_key(text), list(by_key), n=3, cutoff=0.5)
+    return [by_key[key] for key in close]

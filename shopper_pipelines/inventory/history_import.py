@@ -116,10 +116,13 @@ def import_history(db_path: Path, path: Path) -> ImportResult:
     """Load one history file; re-loading the same file changes nothing."""
     if not path.is_file():
         raise InvalidInputError(f"FILE {path} does not exist or is not a file")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        kind = _kind(list(reader.fieldnames or []), path)
-        rows = list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            kind = _kind(list(reader.fieldnames or []), path)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InvalidInputError(f"FILE {path} is not a CSV text file ({error})") from None
     skipped: dict[str, int] = defaultdict(int)
     points = _read_neocloud(rows, skipped) if kind == NEOCLOUD else _read_vast(rows, skipped)
     if points:

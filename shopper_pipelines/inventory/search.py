@@ -4,6 +4,7 @@ Filters are validated here, at the edge, with messages that name the flag and th
 queries are parameterised and read through short read-only connections.
 """
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shopper_pipelines.errors import InvalidInputError
-from shopper_pipelines.inventory.gpu_models import resolve_query
+from shopper_pipelines.inventory.gpu_models import (
+    canonical_name,
+    lookup,
+    resolve_query,
+    suggestions,
+)
 from shopper_pipelines.settings import PROVIDERS
 from shopper_pipelines.warehouse import connect
 
@@ -26,6 +32,7 @@ _ORDER_BY = {
 MAX_LIMIT = 10_000
 _SINCE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _SINCE_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+MAX_SINCE = timedelta(days=3650)
 
 # What `inventory` prints and returns; `id` is the stable offer key.
 SEARCH_COLUMNS = (
@@ -65,6 +72,8 @@ class OfferFilters:
     limit: int = 50
 
     def __post_init__(self) -> None:
+        if self.provider is not None:  # frozen: normalise through object.__setattr__
+            object.__setattr__(self, "provider", self.provider.strip().lower())
         if self.provider is not None and self.provider not in PROVIDERS:
             raise InvalidInputError(
                 f"--provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}"
@@ -74,7 +83,10 @@ class OfferFilters:
             ("--min-total-vram", self.min_total_vram),
             ("--max-price", self.max_price),
             ("--min-cuda", self.min_cuda),
+            ("--min-reliability", self.min_reliability),
         ):
+            if value is not None and not math.isfinite(value):
+                raise InvalidInputError(f"{flag} must be a finite number, got {value}")
             if value is not None and value < 0:
                 raise InvalidInputError(f"{flag} must be zero or more, got {value}")
         if self.min_gpus is not None and self.min_gpus < 1:
@@ -189,7 +201,10 @@ def parse_since(text: str | None) -> timedelta | None:
     match = _SINCE.match(text)
     if not match:
         raise InvalidInputError(f"--since takes a window such as 48h, 30d or 12w, got {text!r}")
-    return timedelta(**{_SINCE_UNITS[match.group(2)]: int(match.group(1))})
+    window = timedelta(**{_SINCE_UNITS[match.group(2)]: int(match.group(1))})
+    if window > MAX_SINCE:
+        raise InvalidInputError(f"--since is at most {MAX_SINCE.days} days (or all), got {text!r}")
+    return window
 
 
 def price_history(
@@ -277,3 +292,26 @@ def price_history_sources(db_path: Path) -> set[str]:
     with connect(db_path, read_only=True) as con:
         rows = con.execute("SELECT DISTINCT source FROM gpu_price_points").fetchall()
     return {row[0] for row in rows}
+
+
+def unknown_gpu_error(db_path: Path, gpu: str) -> InvalidInputError | None:
+    """An error for a GPU spelling that matches no catalogue model and nothing stored."""
+    if lookup(gpu) is not None or _key_family(gpu):
+        return None
+    with connect(db_path, read_only=True) as con:
+        stored = {
+            row[0]
+            for row in con.execute(
+                "SELECT DISTINCT gpu_model FROM offers_current"
+                " UNION SELECT DISTINCT gpu_model FROM gpu_price_points"
+            ).fetchall()
+        }
+    if canonical_name(gpu) in stored:
+        return None
+    hint = suggestions(gpu, stored)
+    more = f"; did you mean {', '.join(repr(name) for name in hint)}?" if hint else ""
+    return InvalidInputError(f"--gpu {gpu!r} is not a GPU model we know{more}")
+
+
+def _key_family(gpu: str) -> bool:
+    return len(resolve_query(gpu)) > 1

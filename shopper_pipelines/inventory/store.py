@@ -20,7 +20,7 @@ import polars as pl
 
 from shopper_pipelines.errors import ShopperError
 from shopper_pipelines.inventory.models import OFFER_COLUMNS, NormalisedBatch
-from shopper_pipelines.warehouse import connect
+from shopper_pipelines.warehouse import connect, ensure_schema
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ def stage_snapshot(
     batch: NormalisedBatch,
 ) -> int:
     """Write a successful fetch as a staged Parquet file plus a snapshot row; return its id."""
+    ensure_schema(db_path)  # a bad DATABASE_PATH fails here, before any file is written
     folder = snapshot_dir(db_path, provider)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{started_at:%Y%m%dT%H%M%S%f}-{uuid4().hex[:8]}.parquet"

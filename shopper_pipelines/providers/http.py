@@ -61,6 +61,8 @@ def build_client(
 
 
 def excerpt(response: httpx.Response) -> str:
+    if "html" in response.headers.get("content-type", ""):
+        return f"an HTML error page ({len(response.content)} bytes)"
     text = response.text.strip().replace("\n", " ")
     return text[:_BODY_EXCERPT] + ("..." if len(text) > _BODY_EXCERPT else "")
 

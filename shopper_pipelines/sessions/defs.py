@@ -12,6 +12,7 @@ from dagster import (
     RunFailureSensorContext,
     RunRequest,
     SensorEvaluationContext,
+    in_process_executor,
     job,
     op,
     run_failure_sensor,
@@ -27,6 +28,8 @@ from shopper_pipelines.sessions.provision import pick_offer, provision_session, 
 from shopper_pipelines.settings import get_settings
 
 PENDING_PICKUP_S = 20  # the CLI claims its own sessions at once; the sensor takes the rest
+# How often the limits sensor looks: with run start-up, expiry-to-destroy stays under 30 s.
+LIMITS_SENSOR_INTERVAL_S = 10
 RETRY_BUCKET_S = 600  # an unconfirmed destroy gets a fresh run key every 10 minutes
 
 
@@ -116,22 +119,22 @@ def sample_activity_op(context: OpExecutionContext, shopper: ShopperSettings) ->
             context.log.info("%s: GPU utilisation %s%%", session.session_id, peak)
 
 
-@job(tags={"capability": "sessions"})
+@job(tags={"capability": "sessions"}, executor_def=in_process_executor)
 def provision_session_job() -> None:
     provision_session_op()
 
 
-@job(tags={"capability": "sessions"})
+@job(tags={"capability": "sessions"}, executor_def=in_process_executor)
 def destroy_session_job() -> None:
     destroy_session_op()
 
 
-@job(tags={"capability": "sessions"})
+@job(tags={"capability": "sessions"}, executor_def=in_process_executor)
 def reconcile_job() -> None:
     reconcile_op()
 
 
-@job(tags={"capability": "sessions"})
+@job(tags={"capability": "sessions"}, executor_def=in_process_executor)
 def sample_activity_job() -> None:
     sample_activity_op()
 
@@ -160,7 +163,7 @@ def provision_requests_sensor(context: SensorEvaluationContext):
             )
 
 
-@sensor(job=destroy_session_job, minimum_interval_seconds=30,
+@sensor(job=destroy_session_job, minimum_interval_seconds=LIMITS_SENSOR_INTERVAL_S,
         default_status=DefaultSensorStatus.RUNNING)  # fmt: skip
 def session_limits_sensor(context: SensorEvaluationContext):
     """One destroy run per session and reason: expiry, hard max, idle, stuck, retries."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import polars as pl
 
 from shopper_pipelines.errors import InvalidInputError, ShopperError
 from shopper_pipelines.sessions.models import (
@@ -85,6 +86,36 @@ def insert_session(db_path: Path, session: Session, reason: str) -> None:
             _row_values(session),
         )
         _event(con, session.session_id, "transition", reason, to_status=session.status.value)
+        con.execute("COMMIT")
+
+
+def insert_sessions(db_path: Path, sessions: list[Session], reason: str) -> None:
+    """Many sessions at once (imports, benchmarks), each with its first event."""
+    if not sessions:
+        return
+    rows = pl.DataFrame(
+        [dict(zip(_COLUMNS, _row_values(s), strict=True)) for s in sessions],
+        infer_schema_length=None,
+    )
+    now = datetime.now(UTC)
+    first_events = pl.DataFrame(
+        {
+            "session_id": [s.session_id for s in sessions],
+            "occurred_at": [now] * len(sessions),
+            "to_status": [s.status.value for s in sessions],
+        }
+    )
+    columns = ", ".join(_COLUMNS)
+    with connect(db_path) as con:
+        con.execute("BEGIN TRANSACTION")
+        con.register("new_sessions", rows)
+        con.register("new_events", first_events)
+        con.execute(f"INSERT INTO sessions ({columns}) SELECT {columns} FROM new_sessions")
+        con.execute(
+            "INSERT INTO session_events (session_id, occurred_at, kind, to_status, reason)"
+            " SELECT session_id, occurred_at, 'transition', to_status, ? FROM new_events",
+            [reason],
+        )
         con.execute("COMMIT")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from shopper_pipelines.errors import WarehouseBusyError, WarehouseMissingError
+from shopper_pipelines.errors import WarehouseBusyError, WarehouseError, WarehouseMissingError
 from shopper_pipelines.warehouse.migrations import apply_migrations
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConne
             return duckdb.connect(str(path), read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as error:
             if not _is_lock_error(error):
-                raise
+                raise WarehouseError(
+                    f"DATABASE_PATH={path}: cannot open the warehouse: {error}"
+                ) from None
             if time.monotonic() >= deadline:
                 raise WarehouseBusyError(
                     f"warehouse {path} stayed locked by another process for "
@@ -61,7 +63,12 @@ def ensure_schema(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None
     with _migrate_lock:
         if resolved in _migrated:
             return
-        resolved.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            resolved.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WarehouseError(
+                f"DATABASE_PATH={path}: cannot create its folder: {error.strerror}"
+            ) from None
         con = _open(resolved, read_only=False, timeout_s=timeout_s)
         try:
             applied = apply_migrations(con)

@@ -93,6 +93,12 @@ def test_inventory_get_returns_raw_record(cli_env):
         (("inventory", "get", "vastai:0"), "no current offer with id 'vastai:0'"),
         (("prices", "-g", "RTX 4090", "--since", "lately"), "--since takes a window"),
         (("import-history", "missing.csv"), "FILE missing.csv does not exist"),
+        (("inventory", "-g", "foo"), "--gpu 'foo' is not a GPU model we know"),
+        (("inventory", "-g", "RTX 4909"), "did you mean 'RTX 4090'"),
+        (("inventory", "--max-price", "nan"), "--max-price must be a finite number"),
+        (("prices", "-g", "H100", "--since", "99999999d"), "--since is at most 3650 days"),
+        (("import-history", "uv.lock.missing"), "does not exist"),
+        (("sandbox", "--port", "1", "--fault", "vastai.offers=abc"), "--fault:"),
     ],
 )
 def test_cli_bad_input_names_flag_and_value(cli_env, args, message):
@@ -100,6 +106,28 @@ def test_cli_bad_input_names_flag_and_value(cli_env, args, message):
     assert result.returncode == 2
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
+
+
+def test_import_history_of_a_binary_file_is_refused(cli_env, tmp_path):
+    # Regression: random bytes raised UnicodeDecodeError with a traceback.
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(bytes(range(256)) * 8)
+    result = run_cli("import-history", str(binary), env=cli_env, check=False)
+    assert result.returncode == 2
+    assert "is not a CSV text file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_database_path_that_is_not_duckdb_is_a_clear_error(cli_env, tmp_path):
+    # Regression: a non-DuckDB file gave a traceback, and snapshots were written beside it.
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database\n")
+    result = run_cli("ingest", env={**cli_env, "DATABASE_PATH": str(other)}, check=False)
+    assert result.returncode == 1
+    assert f"DATABASE_PATH={other}: cannot open the warehouse" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "snapshots").exists()
+    assert other.read_text() == "not a database\n"
 
 
 def test_cli_bad_setting_fails_at_start_naming_variable(cli_env):

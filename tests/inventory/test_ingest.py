@@ -83,16 +83,19 @@ def test_ingest_failure_keeps_previous_offers_current(db_path, fresh_sandbox_url
     assert search_offers(db_path, OfferFilters(provider="tensordock")).total == before
 
 
-def test_ingest_provider_without_keys_is_skipped_with_a_row(db_path, fresh_sandbox_url):
+def test_ingest_provider_without_keys_is_skipped_with_a_row(db_path, fresh_sandbox_url, caplog):
     # A Vast key is set (pointed at the sandbox); TensorDock has none and is skipped.
     settings = _settings(
         db_path, fresh_sandbox_url, vastai_api_key="k", vastai_url=fresh_sandbox_url
     )
+    caplog.set_level("INFO")
     outcomes = ingest(settings)
     assert [(o.snapshot.provider, o.snapshot.status) for o in outcomes] == [
         ("vastai", "ok"),
         ("tensordock", "skipped"),
     ]
+    lines = [r.getMessage() for r in caplog.records if "tensordock" in r.getMessage()]
+    assert lines == ["no credentials set for tensordock; skipped"]  # one line, not one per call
     skipped = _snapshots(db_path)["tensordock"]
     assert skipped["status"] == "skipped"
     assert "no credentials" in skipped["error"]

@@ -1,0 +1,120 @@
+"""The SSH layer against a real OpenSSH server on 127.0.0.1 (not our sandbox's asyncssh)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from shopper_pipelines.ssh.client import (
+    HostKeyMismatchError,
+    SshError,
+    SshTarget,
+    download,
+    run_command,
+    upload,
+)
+from shopper_pipelines.ssh.keys import fingerprint, generate_key_pair
+
+SSHD = Path("/usr/sbin/sshd")
+
+
+def _require_sshd() -> None:
+    if SSHD.exists() and shutil.which("ssh-keygen"):
+        return
+    message = "OpenSSH server not installed (.ci/run installs openssh-server)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def openssh(tmp_path_factory):
+    _require_sshd()
+    if os.geteuid() != 0:
+        pytest.skip("the OpenSSH test starts sshd, which needs root here")
+    folder = tmp_path_factory.mktemp("sshd")
+    host_key = folder / "host_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+    keys = generate_key_pair("openssh-test")
+    (folder / "authorized_keys").write_text(keys.public_openssh + "\n")
+    port = _free_port()
+    config = folder / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
+        f"AuthorizedKeysFile {folder}/authorized_keys\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+    )
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    public_host_key = " ".join(Path(f"{host_key}.pub").read_text().split()[:2])
+    target = SshTarget("127.0.0.1", port, "root", keys.private_openssh)
+    try:
+        yield target, public_host_key, folder
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_run_command_on_openssh_reports_exit_status_and_host_key(openssh):
+    target, host_key, _ = openssh
+    result = run_command(target, "echo hello; echo oops >&2; exit 3")
+    assert (result.exit_status, result.stdout, result.stderr) == (3, "hello\n", "oops\n")
+    assert result.host_key == host_key
+
+
+def test_pinned_host_key_is_enforced(openssh):
+    target, host_key, _ = openssh
+    pinned = SshTarget(target.host, target.port, target.user, target.private_key, host_key)
+    assert run_command(pinned, "true").exit_status == 0
+    impostor = " ".join(generate_key_pair("x").public_openssh.split()[:2])
+    wrong = SshTarget(target.host, target.port, target.user, target.private_key, impostor)
+    with pytest.raises(HostKeyMismatchError, match="host key changed"):
+        run_command(wrong, "true")
+
+
+def test_sftp_upload_and_download_round_trip(openssh, tmp_path):
+    target, _, folder = openssh
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(200_000))
+    remote = str(folder / "uploaded.bin")
+    upload(target, source, remote)
+    back = tmp_path / "back.bin"
+    download(target, remote, back)
+    assert back.read_bytes() == source.read_bytes()
+
+
+def test_unknown_key_is_refused(openssh):
+    target, _, _ = openssh
+    stranger = SshTarget(
+        target.host, target.port, target.user, generate_key_pair("x").private_openssh
+    )
+    with pytest.raises(SshError, match="Authentication"):
+        run_command(stranger, "true")
+
+
+def test_fingerprint_matches_ssh_keygen(tmp_path):
+    _require_sshd()
+    keys = generate_key_pair("fp")
+    public = tmp_path / "k.pub"
+    public.write_text(keys.public_openssh + "\n")
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(public)], capture_output=True, text=True, check=True
+    ).stdout
+    assert fingerprint(keys.public_openssh) in listed
