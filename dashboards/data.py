@@ -204,7 +204,7 @@ def session_events(db_path: Path, session_id: str) -> pl.DataFrame:
             **event,
             "change": f"{event['from_status'] or '∅'} -> {event['to_status']}"
             if event["to_status"]
-            else None,
+            else "",
         }
         for event in events(db_path, session_id)
     ]

@@ -1,63 +1,82 @@
-"""Phase two of provisioning in a background thread of the Streamlit server process.
+"""Phase two of provisioning in the background, started by the Shop page.
 
 The app must work without Dagster, so after a request the Shop page starts
-`provision_session` here, in a daemon thread, and the Sessions page follows the progress
-by re-reading the warehouse. At most one thread per session runs in this process; the
-compare-and-set claim inside `provision_session` makes a Dagster sensor (or a second app
-process) racing it harmless. The thread gets the session id only, never the private key.
+`provision_session` here and the Sessions page follows it by re-reading the warehouse.
+It runs in a child process of the Streamlit server rather than a thread: provisioning
+waits minutes on a remote boot, and a process of its own keeps that wait, its SSH
+sessions and its warehouse connections apart from the server that renders pages.
+
+The child inherits the server's environment, so it reads the same settings; it gets the
+session id only, never the private key. At most one child per session runs from this
+server; the compare-and-set claim inside `provision_session` makes a Dagster sensor (or
+another app process) racing it harmless.
 """
 
 import logging
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
-from shopper_pipelines.sessions.provision import provision_session
-from shopper_pipelines.settings import Settings
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 logger = logging.getLogger(__name__)
 
-_threads: dict[str, threading.Thread] = {}
+_children: dict[str, subprocess.Popen[bytes]] = {}
 _lock = threading.Lock()
 
 
-def _provision(settings: Settings, session_id: str) -> None:
-    try:
-        session = provision_session(settings, session_id)
-    except Exception:
-        # The lifecycle sensor stops a session stuck provisioning; log and leave it.
-        logger.exception("session %s: background provisioning failed", session_id)
-    else:
-        logger.info("session %s: background provisioning ended %s", session_id, session.status)
-
-
-def start(settings: Settings, session_id: str) -> bool:
-    """Provision `session_id` in a daemon thread; False when one is already on it."""
+def start(session_id: str) -> bool:
+    """Provision `session_id` in a child process; False when one is already on it."""
     with _lock:
-        for done in [key for key, thread in _threads.items() if not thread.is_alive()]:
-            del _threads[done]
-        if session_id in _threads:
+        for ended in [key for key, child in _children.items() if child.poll() is not None]:
+            del _children[ended]
+        if session_id in _children:
             return False
-        thread = threading.Thread(
-            target=_provision,
-            args=(settings, session_id),
-            name=f"provision-{session_id}",
-            daemon=True,
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), path]))}
+        _children[session_id] = subprocess.Popen(
+            [sys.executable, "-m", "dashboards.provisioning", session_id],
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
-        _threads[session_id] = thread
-        thread.start()
+    logger.info("session %s: provisioning in the background", session_id)
     return True
 
 
 def in_progress(session_id: str) -> bool:
-    """Whether this process has a provisioning thread running for `session_id`."""
+    """Whether this server has a provisioning child running for `session_id`."""
     with _lock:
-        thread = _threads.get(session_id)
-        return thread is not None and thread.is_alive()
+        child = _children.get(session_id)
+        return child is not None and child.poll() is None
 
 
-def wait(session_id: str, timeout_s: float) -> bool:
-    """Join the session's thread (tests and shutdown); True when none is left running."""
+def wait_all(timeout_s: float) -> bool:
+    """Wait for every provisioning child (tests, shutdown); True when none is left running."""
+    deadline = time.monotonic() + timeout_s
     with _lock:
-        thread = _threads.get(session_id)
-    if thread is not None:
-        thread.join(timeout_s)
-    return not in_progress(session_id)
+        children = list(_children.values())
+    for child in children:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return False
+    return True
+
+
+def main(session_id: str) -> int:
+    """The child's work: provision one session; 0 when it ends running."""
+    from shopper_pipelines.sessions.models import Status
+    from shopper_pipelines.sessions.provision import provision_session
+    from shopper_pipelines.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    session = provision_session(load_settings(), session_id)
+    logger.info("session %s: provisioning ended %s", session_id, session.status.value)
+    return 0 if session.status is Status.RUNNING else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

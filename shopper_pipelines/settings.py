@@ -5,6 +5,7 @@ provider secrets are `SecretStr` so they never print.
 """
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -235,7 +236,13 @@ def _describe(error: ValidationError) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read and validate settings; raise SettingsError naming each bad variable."""
+    """Read and validate settings; raise SettingsError naming each bad variable.
+
+    `GPU_SHOPPER_DOTENV=0` in the environment skips `.env` (the test suite sets it, so a
+    developer's real keys never reach a test's subprocesses).
+    """
+    if os.environ.get("GPU_SHOPPER_DOTENV") == "0" and "_env_file" not in overrides:
+        overrides["_env_file"] = None
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:

@@ -27,6 +27,17 @@ _ENV_VARS = (
     "DAGSTER_HOST",
     "DAGSTER_PORT",
     "DAGSTER_HOME",
+    "DEPLOYMENT_ID",
+    "HARD_MAX_HOURS",
+    "ORPHAN_GRACE",
+    "RECONCILE_INTERVAL",
+    "LIFECYCLE_INTERVAL",
+    "READINESS_TIMEOUT",
+    "SSH_POLL_INTERVAL_S",
+    "DESTROY_ATTEMPTS",
+    "DESTROY_BACKOFF_S",
+    "MAX_OFFER_ATTEMPTS",
+    "WAREHOUSE_LOCK_TIMEOUT_S",
 )
 
 
@@ -36,6 +47,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in _ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setitem(Settings.model_config, "env_file", None)
+    monkeypatch.setenv("GPU_SHOPPER_DOTENV", "0")  # inherited by every subprocess we start
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

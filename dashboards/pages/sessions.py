@@ -63,7 +63,7 @@ def filter_widgets(consumers: list[str]) -> tuple[str | None, tuple[str, ...]]:
 def pick_session(table: pl.DataFrame) -> str:
     """The session whose detail to show: the one just requested, else the user's pick."""
     labels = {
-        row["id"]: f"{row['id']} · {row['consumer_id']} · {row['gpu_model']} · {row['status']}"
+        row["id"]: f"{row['id']} · {row['consumer_id']} · {row['gpu_model']}"
         for row in table.iter_rows(named=True)
     }
     focus = st.session_state.pop(FOCUS_KEY, None)
@@ -138,7 +138,7 @@ def show_actions(settings: Settings, view: dict[str, Any]) -> None:
     if status is Status.PENDING and not provisioning.in_progress(session_id):
         st.caption("No provisioning is running for it in this app (Dagster's sensor may be).")
         if st.button("Provision now", key="provision_now"):
-            provisioning.start(settings, session_id)
+            provisioning.start(session_id)
             st.rerun()
     done_col, hours_col, extend_col, delete_col = st.columns([1, 1, 1, 1], gap="small")
     hours = int(

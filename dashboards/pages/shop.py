@@ -192,7 +192,7 @@ def provision_form(settings: Settings, offers: pl.DataFrame) -> None:
     except InvalidInputError as error:
         st.error(str(error))
         return
-    provisioning.start(settings, requested.session.session_id)
+    provisioning.start(requested.session.session_id)
     show_key_once(requested)
 
 

@@ -26,7 +26,7 @@ from shopper_pipelines.inventory.search import OfferFilters, get_offer, search_o
 from shopper_pipelines.providers.base import CreateRequest, InstanceProvider
 from shopper_pipelines.sessions import store
 from shopper_pipelines.sessions.deployment import deployment_id, instance_provider, monitor_key
-from shopper_pipelines.sessions.destroy import stop_session
+from shopper_pipelines.sessions.destroy import destroy_verified, stop_session
 from shopper_pipelines.sessions.models import (
     READINESS_TIMEOUT_S,
     Session,
@@ -196,6 +196,9 @@ def provision_session(
             offer_key=offer["id"], provider_offer_id=str(offer["provider_offer_id"]),
             price_per_hour=float(offer["price_per_hour"]), cuda_version=offer.get("cuda"),
         )  # fmt: skip
+        stopped = _stopped_meanwhile(settings, session_id, instance_id, client_factory, offer)
+        if stopped is not None:
+            return stopped
         progress(f"instance {instance_id} created; waiting for SSH")
         return _wait_ready(
             settings, session_id, monitor.private_openssh, progress, client_factory, sleep
@@ -204,6 +207,33 @@ def provision_session(
     reasons = "; ".join(f"{t['offer_key']}: {t['outcome']}" for t in tried) or "no offer left"
     return store.transition(db, session_id, Status.FAILED, f"no offer could be rented ({reasons})",
                             offers_tried=tried, terminated_at=datetime.now(UTC))  # fmt: skip
+
+
+def _stopped_meanwhile(
+    settings: Settings,
+    session_id: str,
+    instance_id: str,
+    client_factory: ClientFactory,
+    offer: dict[str, Any],
+) -> Session | None:
+    """Done or delete can arrive while the create call is in flight: honour it."""
+    session = store.require_session(settings.database_path, session_id)
+    if session.status is Status.PROVISIONING:
+        return None
+    client = client_factory(settings, offer["provider"])
+    try:
+        outcome = destroy_verified(client, instance_id, attempts=settings.destroy_attempts,
+                                   backoff_s=settings.destroy_backoff_s)  # fmt: skip
+    finally:
+        client.close()
+    kind = "note" if outcome.confirmed else "alert"
+    store.record(settings.database_path, session_id,
+                 f"session was stopped during create; instance {instance_id} {outcome.detail}",
+                 kind=kind)  # fmt: skip
+    if not outcome.confirmed and session.status is Status.TERMINATED:
+        # Terminated before its instance existed: the reconciler destroys the orphan.
+        logger.error("session %s: late instance %s not confirmed gone", session_id, instance_id)
+    return store.require_session(settings.database_path, session_id)
 
 
 def readiness_timeout_s(settings: Settings, session: Session) -> int:

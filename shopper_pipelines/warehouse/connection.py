@@ -24,7 +24,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT_S = 15.0
 _FIRST_BACKOFF_S = 0.02
 _MAX_BACKOFF_S = 0.5
-_LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked")
+# Another process holds the file; or, inside this process, another thread holds it open
+# with the other read-only/read-write configuration, which DuckDB refuses the same way.
+_LOCK_MARKERS = (
+    "could not set lock",
+    "conflicting lock",
+    "database is locked",
+    "different configuration",
+)
 
 _migrated: set[Path] = set()
 _migrate_lock = threading.Lock()

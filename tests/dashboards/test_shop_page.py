@@ -14,7 +14,7 @@ from shopper_pipelines.inventory.search import MAX_LIMIT
 from shopper_pipelines.inventory.service import ingest
 from shopper_pipelines.settings import load_settings
 from shopper_pipelines.warehouse import connect, ensure_schema
-from tests.dashboards.shop_support import APP_PATH, free_port
+from tests.dashboards.app_support import APP_PATH, free_port
 
 RUN_TIMEOUT_S = 60
 MATCHES = re.compile(r"^([\d,]+) offers? match")

@@ -180,3 +180,24 @@ def test_claiming_a_pending_session_twice_loses_the_second_time(settings, db_pat
     store.transition(db_path, session_id, Status.PROVISIONING, "first", expect=Status.PENDING)
     with pytest.raises(store.ClaimLostError, match="is provisioning, not pending"):
         store.transition(db_path, session_id, Status.PROVISIONING, "second", expect=Status.PENDING)
+
+
+def test_done_while_create_is_in_flight_destroys_the_late_instance(settings, db_path):
+    # Regression: a session stopped during create stayed terminated while its instance ran.
+    from shopper_pipelines.sessions.provision import provision_session
+
+    session_id = _new(settings).session.session_id
+    provider = FakeProvider()
+    real_create = provider.create_instance
+
+    def create_while_user_presses_done(request):
+        stop_session(settings, session_id, "consumer signalled done", client=provider)
+        return real_create(request)
+
+    provider.create_instance = create_while_user_presses_done  # type: ignore[method-assign]
+    session = provision_session(settings, session_id, client_factory=lambda _s, _p: provider)
+
+    assert session.status is Status.TERMINATED
+    assert provider.instances == {}
+    reasons = [e["reason"] for e in store.events(db_path, session_id)]
+    assert any("stopped during create" in reason for reason in reasons)
