@@ -243,7 +243,10 @@ class InstanceRegistry:
             return False
         now = time.monotonic()
         with self._lock:
-            return any(key == blob and now >= start for key, start in instance.keys)
+            if any(key == blob and now >= start for key, start in instance.keys):
+                return True
+        # Like sshd, keys a session appended to ~/.ssh/authorized_keys count too.
+        return blob in _authorized_file_keys(instance.home / ".ssh" / "authorized_keys")
 
     async def destroy(self, instance: Instance) -> None:
         """Stop its SSH server (the port closes) and delete its folder."""
@@ -299,3 +302,20 @@ def _provider_env(instance: Instance) -> dict[str, str]:
 
 def _name(instance: Instance) -> tuple[str, str]:
     return instance.provider, str(instance.id)
+
+
+def _authorized_file_keys(path: Path) -> set[bytes]:
+    """Key blobs listed in an authorized_keys file; unreadable lines are ignored."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return set()
+    blobs = set()
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            blobs.add(asyncssh.import_public_key(line.strip()).public_data)
+        except (asyncssh.KeyImportError, ValueError):
+            continue
+    return blobs

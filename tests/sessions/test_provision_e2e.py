@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -221,7 +222,58 @@ def test_cli_provision_then_openssh_then_done(settings, sandbox, tmp_path):
     )  # fmt: skip
     assert ssh.returncode == 0, ssh.stderr
     assert "RTX 4090" in ssh.stdout
+    # SFTP both ways with the saved key, through the CLI.
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(50_000))
+    for args in (
+        ["transfer", "upload", str(source), f"{session['id']}:weights.bin", "-k", str(key)],
+        ["transfer", "download", f"{session['id']}:weights.bin", str(tmp_path / "back.bin"),
+         "-k", str(key)],
+    ):  # fmt: skip
+        moved = subprocess.run([*cli, *args], cwd=REPO, env=env, capture_output=True, text=True)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert (tmp_path / "back.bin").read_bytes() == source.read_bytes()
     done = subprocess.run([*cli, "sessions", "done", session["id"]], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert _live_instances(sandbox) == []
+
+
+@pytest.mark.parametrize("provider", ["vastai", "tensordock"])
+def test_rekey_installs_a_working_new_key(settings, sandbox, provider):
+    offer = next(o for o in _offers(settings, provider) if o["gpu_count"] == 1)
+    requested = request_session(settings, SessionRequest("demo"), offer)
+    session = provision_session(settings, requested.session.session_id)
+    assert session.status is Status.RUNNING, session.status_reason
+
+    rekeyed, new_private = lifecycle.rekey(settings, session.session_id)
+
+    assert new_private != requested.private_key
+    assert _ssh(rekeyed, new_private, "echo rekeyed").strip() == "rekeyed"
+    assert new_private.splitlines()[1].encode() not in settings.database_path.read_bytes()
+    lifecycle.done(settings, session.session_id)
+
+
+def test_idle_sampling_moves_activity_and_idle_sessions_become_due(settings, sandbox):
+    session, _ = _provision(settings, idle_timeout_min=5)
+    [instance] = _live_instances(sandbox)
+    before = session.last_active_at
+    httpx.post(f"{sandbox}/_sandbox/instances/vastai/{instance['id']}/gpu",
+               json={"utilization": 85}).raise_for_status()  # fmt: skip
+    assert lifecycle.sample_activity(settings, session.session_id) == 85
+    busy = store.require_session(settings.database_path, session.session_id)
+    assert busy.last_active_at is not None and before is not None
+    assert busy.last_active_at > before
+
+    httpx.post(f"{sandbox}/_sandbox/instances/vastai/{instance['id']}/gpu",
+               json={"utilization": 0}).raise_for_status()  # fmt: skip
+    assert lifecycle.sample_activity(settings, session.session_id) == 0
+    idle_since = store.require_session(settings.database_path, session.session_id).last_active_at
+    assert idle_since == busy.last_active_at  # an idle sample does not count as activity
+    due = lifecycle.due_for_stop(settings, busy.last_active_at + timedelta(minutes=6))
+    assert [(d.session_id, d.reason) for d in due] == [(session.session_id, "idle")]
+    lifecycle.done(settings, session.session_id)
+
+
+def _offers(settings, provider):
+    return search_offers(settings.database_path, OfferFilters(provider=provider, limit=50)).offers
