@@ -91,6 +91,13 @@ class SessionRequest:
                 "--consumer takes up to 64 letters, digits, '-', '_' or '.', "
                 f"got {self.consumer_id!r}"
             )
+        if self.storage is StoragePolicy.PRESERVE:
+            # Refused rather than silently destroyed: no provider client can stop (and
+            # keep) an instance yet, and every session end destroys it.
+            raise InvalidInputError(
+                "--storage preserve is not supported yet: every session's instance is "
+                "destroyed at the end; copy results off with `gpu-shopper transfer download`"
+            )
         upper = 10_000 if self.allow_past_hard_max else MAX_HOURS
         if not MIN_HOURS <= self.hours <= upper:
             raise InvalidInputError(f"--hours must be {MIN_HOURS}-{MAX_HOURS}, got {self.hours}")

@@ -201,3 +201,10 @@ def test_done_while_create_is_in_flight_destroys_the_late_instance(settings, db_
     assert provider.instances == {}
     reasons = [e["reason"] for e in store.events(db_path, session_id)]
     assert any("stopped during create" in reason for reason in reasons)
+
+
+def test_storage_preserve_is_refused_not_silently_destroyed():
+    from shopper_pipelines.sessions.models import StoragePolicy
+
+    with pytest.raises(InvalidInputError, match="--storage preserve is not supported yet"):
+        SessionRequest("demo", storage=StoragePolicy.PRESERVE)
