@@ -20,11 +20,11 @@ from shopper_pipelines.errors import SettingsError  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGES = [
-    st.Page(PAGES_DIR / "shop.py", title="Shop", icon=":material/storefront:", default=True),
-    st.Page(PAGES_DIR / "sessions.py", title="Sessions", icon=":material/dns:"),
+    st.Page(PAGES_DIR / "shop.py", title="Shop", default=True),
+    st.Page(PAGES_DIR / "sessions.py", title="Sessions"),
 ]
 
-st.set_page_config(page_title="GPU Shopper", page_icon=":material/memory:", layout="wide")
+st.set_page_config(page_title="GPU Shopper", layout="wide")
 
 try:
     data.settings()

@@ -211,11 +211,10 @@ def show_key_once(requested: Requested) -> None:
         mime="application/octet-stream",
         on_click="ignore",  # a click must not rerun the page, which would drop the key
         type="primary",
-        icon=":material/key:",
         key="private_key_download",
     )
     st.session_state[FOCUS_KEY] = session.session_id
-    st.page_link(SESSIONS_PAGE, label="Follow it on the Sessions page", icon=":material/dns:")
+    st.page_link(SESSIONS_PAGE, label="Follow it on the Sessions page")
 
 
 def render() -> None:

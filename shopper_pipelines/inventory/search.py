@@ -296,7 +296,7 @@ def price_history_sources(db_path: Path) -> set[str]:
 
 def unknown_gpu_error(db_path: Path, gpu: str) -> InvalidInputError | None:
     """An error for a GPU spelling that matches no catalogue model and nothing stored."""
-    if lookup(gpu) is not None or _key_family(gpu):
+    if lookup(gpu) is not None or _is_family(gpu):
         return None
     with connect(db_path, read_only=True) as con:
         stored = {
@@ -313,5 +313,5 @@ def unknown_gpu_error(db_path: Path, gpu: str) -> InvalidInputError | None:
     return InvalidInputError(f"--gpu {gpu!r} is not a GPU model we know{more}")
 
 
-def _key_family(gpu: str) -> bool:
+def _is_family(gpu: str) -> bool:
     return len(resolve_query(gpu)) > 1

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -89,7 +90,8 @@ def streamlit_server(settings: dict[str, str], workdir: Path) -> Iterator[str]:
 
 @contextmanager
 def chromium_tab(url: str) -> Iterator[Page]:
-    """A headless Chromium tab on `url`; fails (never skips) when Chromium is missing."""
+    """A headless Chromium tab on `url`, failing the test if the page requests anything
+    off loopback (regression: a Material page icon made the browser fetch a web font)."""
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
         # CI installs it (.ci/run) and must never skip; a bare dev machine may lack it.
         message = f"Chromium not found at {CHROMIUM}: install Debian's chromium package"
@@ -103,7 +105,17 @@ def chromium_tab(url: str) -> Iterator[Page]:
         try:
             tab = browser.new_page(viewport={"width": 1400, "height": 1000})
             tab.set_default_timeout(UI_TIMEOUT_MS)
+            outside: list[str] = []
+            tab.on("request", lambda request: _note_outside(request.url, outside))
             tab.goto(url)
             yield tab
+            assert outside == [], f"the app asked for non-loopback URLs: {outside}"
         finally:
             browser.close()
+
+
+def _note_outside(url: str, outside: list[str]) -> None:
+    host = urlparse(url).hostname
+    if url.startswith(("data:", "blob:", "about:")) or host in ("127.0.0.1", "localhost"):
+        return
+    outside.append(url)
