@@ -33,7 +33,7 @@ WORKLOADS = [workload.value for workload in Workload]
 KEY_NOTE = (
     "Save the private key now: it is not stored anywhere and this button disappears on "
     "the next page update. Lost it? Re-key the running session with "
-    "`uv run gpu-shopper sessions rekey SESSION_ID`."
+    "`uv run gpu-shopper sessions rekey SESSION_ID --save-key NEW_KEY_FILE`."
 )
 TABLE_COLUMNS = {
     "provider": st.column_config.TextColumn("Provider"),

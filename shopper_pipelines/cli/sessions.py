@@ -32,9 +32,25 @@ def _write_key(path: Path, private_key: str) -> None:
 
 
 def _check_key_path(path: Path | None) -> None:
-    if path is not None and (path.exists() or not path.parent.is_dir()):
-        problem = "already exists" if path.exists() else "is in a folder that does not exist"
-        raise InvalidInputError(f"--save-key {path} {problem}")
+    if path is None:
+        return
+    if path.exists() or path.is_symlink():  # a dangling link counts: we never follow one
+        raise InvalidInputError(f"--save-key {path} already exists; choose a new path")
+    if not path.parent.is_dir():
+        raise InvalidInputError(f"--save-key {path} is in a folder that does not exist")
+
+
+def _abandon(settings: Any, session_id: str, why: str) -> Any:
+    """End a session whose requester went away, whatever phase it reached."""
+    import signal
+
+    from shopper_pipelines.sessions.destroy import stop_session
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not
+    try:  # cut the verified destroy short
+        return stop_session(settings, session_id, f"provisioning abandoned: {why}")
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _session_rows(view: dict[str, Any]) -> list[list[str]]:
@@ -85,13 +101,23 @@ def provision(
         price = money(chosen["price_per_hour"])
         errors.print(f"Auto-selected offer {chosen['id']} ({chosen['gpu_model']}, {price}/hr)")
     requested = request_session(settings, request, chosen)
-    if save_key:
-        _write_key(save_key, requested.private_key)
-    session = provision_session(
-        settings,
-        requested.session.session_id,
-        progress=lambda m: errors.print(f"  {m}", highlight=False),
-    )
+    session_id = requested.session.session_id
+    try:
+        if save_key:
+            _write_key(save_key, requested.private_key)
+        session = provision_session(
+            settings, session_id, progress=lambda m: errors.print(f"  {m}", highlight=False)
+        )
+    except (InvalidInputError, KeyboardInterrupt) as stopped:
+        # Nobody will hold this session's key (or wait for it): end it now, verified,
+        # rather than leave a pending row for the sensor or an instance billing.
+        why = "interrupted" if isinstance(stopped, KeyboardInterrupt) else str(stopped)
+        errors.print(f"Provisioning of {session_id} stopped ({why}); destroying what it made...")
+        ended = _abandon(settings, session_id, why)
+        errors.print(f"Session {session_id} is {ended.status.value}: {ended.status_reason}")
+        if isinstance(stopped, KeyboardInterrupt):
+            raise typer.Exit(130) from None
+        raise
     view = session.public_view()
     if output is OutputFormat.json:
         payload: dict[str, Any] = {"session": view}
@@ -218,7 +244,8 @@ def sessions_rekey(
     session_id: str,
     save_key: Annotated[Path, typer.Option("--save-key", help="Write the new private key here")],
 ) -> None:
-    """Install a new key pair on a running session (for a lost private key)."""
+    """Add a new key pair to a running session (for a lost private key; the old key
+    stays valid until the instance is destroyed)."""
     from shopper_pipelines.sessions.lifecycle import rekey
 
     _check_key_path(save_key)
@@ -244,17 +271,17 @@ def _split(spec: str) -> tuple[str, str]:
 
 
 def _target(session_id: str, key: Path):
+    from shopper_pipelines.sessions.models import Status
     from shopper_pipelines.sessions.store import require_session
     from shopper_pipelines.ssh.client import SshTarget
 
     session = require_session(get_settings().database_path, session_id)
-    if not (session.ssh_host and session.ssh_port and session.ssh_user):
-        raise InvalidInputError(f"session {session_id} is {session.status.value}: no SSH endpoint")
+    host, port, user = session.ssh_host, session.ssh_port, session.ssh_user
+    if session.status is not Status.RUNNING or not (host and port and user):
+        raise InvalidInputError(f"session {session_id} is {session.status.value}, not running")
     if not key.is_file():
         raise InvalidInputError(f"-k/--key {key} is not a file")
-    return SshTarget(
-        session.ssh_host, session.ssh_port, session.ssh_user, key.read_text(), session.host_key
-    )
+    return SshTarget(host, port, user, key.read_text(), session.host_key)
 
 
 KeyOption = Annotated[Path, typer.Option("-k", "--key", help="The session's private key file")]
@@ -273,13 +300,34 @@ def transfer_upload(local: Path, destination: str, key: KeyOption) -> None:
 
 
 @transfer_app.command("download")
-def transfer_download(source: str, local: Path, key: KeyOption) -> None:
-    """Download SESSION:PATH to LOCAL."""
+def transfer_download(
+    source: str,
+    local: Path,
+    key: KeyOption,
+    force: Annotated[bool, typer.Option("--force", help="Replace LOCAL if it exists")] = False,
+) -> None:
+    """Download SESSION:PATH to LOCAL (never over an existing file without --force)."""
     from shopper_pipelines.ssh.client import download
 
+    if local.exists() and not force:
+        raise InvalidInputError(f"LOCAL {local} already exists; pass --force to replace it")
     session_id, remote = _split(source)
     download(_target(session_id, key), remote, local)
     console.print(f"Downloaded {source} to {local}")
+
+
+def _live_instance_ids(settings: Any) -> set[tuple[str, str]]:
+    """Instances of live sessions, when the warehouse can be read; else none (warned)."""
+    from shopper_pipelines.errors import ShopperError
+    from shopper_pipelines.sessions.models import LIVE
+    from shopper_pipelines.sessions.store import list_sessions
+
+    try:
+        live = list_sessions(settings.database_path, statuses=LIVE)
+    except ShopperError as error:
+        errors.print(f"warning: cannot read sessions ({error}); every shopper instance is listed")
+        return set()
+    return {(s.provider, s.instance_id) for s in live if s.instance_id}
 
 
 def cleanup_orphans(
@@ -302,6 +350,7 @@ def cleanup_orphans(
     settings = get_settings()
     mine = deployment_id(settings)
     names = [e.name for e in settings.provider_endpoints() if provider in (None, e.name)]
+    owned = _live_instance_ids(settings)
     console.print("Scanning for orphan instances...")
     found = []
     for name in names:
@@ -313,7 +362,9 @@ def cleanup_orphans(
         ours = [
             i
             for i in instances
-            if (p := parse_label(i.label)) and (all_deployments or p[0] == mine)
+            if (p := parse_label(i.label))
+            and (all_deployments or p[0] == mine)
+            and (i.provider, i.instance_id) not in owned
         ]
         console.print(f"Checking {name}... found {len(ours)} shopper-managed instances")
         found.extend(ours)

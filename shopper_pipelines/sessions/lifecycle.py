@@ -56,11 +56,9 @@ def due_for_stop(settings: Settings, now: datetime | None = None) -> list[StopRe
 
 def _stop_reason(settings: Settings, session: Session, now: datetime) -> str | None:
     if session.status is Status.STOPPING:
-        return (
-            "retry_destroy"
-            if session.stopped_at and now - session.stopped_at > STUCK_GRACE
-            else None
-        )
+        # A stop that never finished (its process died): retry once it is clearly stale.
+        since = session.stopped_at or session.created_at
+        return "retry_destroy" if now - since > STUCK_GRACE else None
     if now >= session.hard_max_at:
         return "hard_max"
     if now >= session.expires_at:

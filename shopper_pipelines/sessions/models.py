@@ -17,7 +17,8 @@ from typing import Any
 from shopper_pipelines.errors import InvalidInputError
 
 MIN_HOURS = 1
-MAX_HOURS = 12  # the hard maximum; an explicit override may go past it
+MAX_HOURS = 12  # the default hard maximum (HARD_MAX_HOURS); an override may go past it
+MAX_CONFIGURABLE_HOURS = 168  # the largest HARD_MAX_HOURS; request_session checks the setting
 MAX_IDLE_TIMEOUT_MIN = 24 * 60
 
 
@@ -98,7 +99,7 @@ class SessionRequest:
                 "--storage preserve is not supported yet: every session's instance is "
                 "destroyed at the end; copy results off with `gpu-shopper transfer download`"
             )
-        upper = 10_000 if self.allow_past_hard_max else MAX_HOURS
+        upper = 10_000 if self.allow_past_hard_max else MAX_CONFIGURABLE_HOURS
         if not MIN_HOURS <= self.hours <= upper:
             raise InvalidInputError(f"--hours must be {MIN_HOURS}-{MAX_HOURS}, got {self.hours}")
         if (

@@ -22,7 +22,12 @@ from shopper_pipelines.errors import (
     ProviderError,
 )
 from shopper_pipelines.inventory.gpu_models import canonical_name
-from shopper_pipelines.inventory.search import OfferFilters, get_offer, search_offers
+from shopper_pipelines.inventory.search import (
+    OfferFilters,
+    get_offer,
+    search_offers,
+    unknown_gpu_error,
+)
 from shopper_pipelines.providers.base import CreateRequest, InstanceProvider
 from shopper_pipelines.sessions import store
 from shopper_pipelines.sessions.deployment import deployment_id, instance_provider, monitor_key
@@ -69,7 +74,10 @@ def pick_offer(settings: Settings, *, offer_id: str | None, gpu: str | None) -> 
     assert gpu is not None
     found = search_offers(db, OfferFilters(gpu=gpu, limit=1))
     if not found.offers:
-        raise InvalidInputError(f"--gpu {gpu!r}: no current offer; run `gpu-shopper ingest`")
+        unknown = unknown_gpu_error(db, gpu)
+        raise unknown or InvalidInputError(
+            f"--gpu {gpu!r}: no current offer; run `gpu-shopper ingest` or try another GPU"
+        )
     return found.offers[0]
 
 
@@ -82,6 +90,10 @@ def request_session(
 ) -> Requested:
     """Phase one: a key pair and a `pending` row with its event, before any provider call."""
     now = now or datetime.now(UTC)
+    if request.hours > settings.hard_max_hours and not request.allow_past_hard_max:
+        raise InvalidInputError(
+            f"--hours must be 1-{settings.hard_max_hours} (HARD_MAX_HOURS), got {request.hours}"
+        )
     session_id = f"sess-{secrets.token_hex(6)}"
     keys = generate_key_pair(session_id)
     deployment = deployment_id(settings)

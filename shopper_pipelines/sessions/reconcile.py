@@ -15,7 +15,7 @@ from shopper_pipelines.errors import ProviderError
 from shopper_pipelines.providers.base import Instance, InstanceProvider
 from shopper_pipelines.sessions import store
 from shopper_pipelines.sessions.deployment import deployment_id, instance_provider
-from shopper_pipelines.sessions.destroy import destroy_verified
+from shopper_pipelines.sessions.destroy import destroy_verified, stop_session
 from shopper_pipelines.sessions.models import LIVE, Status, parse_label
 from shopper_pipelines.settings import Settings, parse_duration
 
@@ -96,15 +96,13 @@ def reconcile_provider(
                 message = f"orphan instance {instance.instance_id} {outcome.detail}"
                 store.record(settings.database_path, session.session_id, message, kind=kind)
         for session in sessions.values():
-            if (
-                session.status is Status.RUNNING
-                and session.instance_id
-                and session.instance_id not in seen_ids
-            ):
+            vanished = session.status is Status.RUNNING and session.instance_id not in seen_ids
+            if vanished and session.instance_id:
                 store.record(settings.database_path, session.session_id,
                              "instance no longer listed by the provider", kind="alert")  # fmt: skip
-                store.transition(settings.database_path, session.session_id, Status.STOPPING,
-                                 "instance vanished at the provider")  # fmt: skip
+                # Verified destroy confirms the absence and ends the session properly.
+                stop_session(settings, session.session_id, "instance vanished at the provider",
+                             client=client)  # fmt: skip
                 report.sessions_vanished.append(session.session_id)
     finally:
         if owned:

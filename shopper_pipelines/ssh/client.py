@@ -8,6 +8,7 @@ SshError, and the callers (readiness polling, idle sampling) retry on their own 
 
 import io
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,12 +170,17 @@ def _transfer(target: SshTarget, local: Path, remote: str, *, upload: bool) -> s
         host_key = _verify_host_key(connection, target)
         if upload:
             connection.put(str(local), remote)
-        else:
-            connection.get(remote, str(local))
+        else:  # into a side file, renamed only when complete: a failure loses nothing
+            partial = local.with_name(f".{local.name}.part")
+            connection.get(remote, str(partial))
+            os.replace(partial, local)
         return host_key
     except SshError:
         raise
     except (paramiko.SSHException, OSError, EOFError) as error:
-        raise SshError(f"{target!r}: transfer failed: {type(error).__name__}: {error}") from None
+        where = f"{'upload to' if upload else 'download of'} {remote!r}"
+        raise SshError(f"{target!r}: {where} failed: {type(error).__name__}: {error}") from None
     finally:
         connection.close()
+        if not upload:
+            local.with_name(f".{local.name}.part").unlink(missing_ok=True)

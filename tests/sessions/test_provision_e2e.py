@@ -5,6 +5,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -277,3 +278,88 @@ def test_idle_sampling_moves_activity_and_idle_sessions_become_due(settings, san
 
 def _offers(settings, provider):
     return search_offers(settings.database_path, OfferFilters(provider=provider, limit=50)).offers
+
+
+def _cli_env(settings, sandbox):
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_TOKEN"))}
+    env.update(DATABASE_PATH=str(settings.database_path), SANDBOX_URL=sandbox,
+               DEPLOYMENT_ID="e2e", READINESS_TIMEOUT="60s", SSH_POLL_INTERVAL_S="0.2",
+               DESTROY_BACKOFF_S="0.05", PYTHONUNBUFFERED="1")  # fmt: skip
+    return env
+
+
+CLI = [sys.executable, "-m", "shopper_pipelines.cli.main"]
+
+
+def test_ctrl_c_during_provision_destroys_what_it_made(settings, sandbox, tmp_path):
+    # Regression: an interrupted provision left its instance billing and the row stuck.
+    queue_faults(sandbox, "vastai.create", {"behaviour": "stuck-loading"})
+    process = subprocess.Popen(
+        [*CLI, "provision", "-c", "demo", "-g", "RTX 4090", "--save-key", str(tmp_path / "k")],
+        cwd=REPO, env=_cli_env(settings, sandbox), stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "waiting for SSH" in line:
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 130, rest
+    assert "destroying what it made" in rest
+    assert _live_instances(sandbox) == []
+    [session] = store.list_sessions(settings.database_path)
+    assert session.status is Status.TERMINATED
+    assert "abandoned: interrupted" in (session.status_reason or "")
+
+
+def test_save_key_onto_a_dangling_link_writes_no_session(settings, sandbox, tmp_path):
+    # Regression: the row was written first and a Dagster sensor later rented it, keyless.
+    link = tmp_path / "lnk"
+    link.symlink_to(tmp_path / "missing")
+    result = subprocess.run(
+        [*CLI, "provision", "-c", "demo", "-g", "RTX 4090", "--save-key", str(link)],
+        cwd=REPO, env=_cli_env(settings, sandbox), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "already exists" in result.stderr
+    assert store.list_sessions(settings.database_path) == []
+
+
+def test_failed_download_leaves_the_local_file_alone(settings, sandbox, tmp_path):
+    # Regression: a download of a missing remote file truncated the local file to 0 bytes.
+    key = tmp_path / "k"
+    env = _cli_env(settings, sandbox)
+    made = subprocess.run(
+        [*CLI, "provision", "-c", "demo", "-g", "RTX 4090", "--save-key", str(key), "-o", "json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    session_id = json.loads(made.stdout)["session"]["id"]
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    for extra, message in (([], "already exists"), (["--force"], "'does-not-exist' failed")):
+        result = subprocess.run(
+            [*CLI, "transfer", "download", f"{session_id}:does-not-exist", str(precious),
+             "-k", str(key), *extra],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert message in result.stderr
+        assert precious.read_text() == "keep me\n"
+    subprocess.run([*CLI, "sessions", "done", session_id], cwd=REPO, env=env, timeout=120)
+
+
+def test_cleanup_orphans_leaves_live_sessions_alone(settings, sandbox):
+    # Regression: --execute destroyed the instance of a running session.
+    session, _ = _provision(settings)
+    [offer_id] = _vast_offer_ids(settings, 1)
+    _rent_behind_our_back(sandbox, offer_id, label_for("e2e", "sess-orphan"))
+    result = subprocess.run(
+        [*CLI, "cleanup-orphans", "--execute", "--force", "-p", "vastai"],
+        cwd=REPO, env=_cli_env(settings, sandbox), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Cleanup complete: 1 destroyed, 0 failed" in result.stdout
+    [left] = _live_instances(sandbox)
+    assert left["label"] == session.label
+    lifecycle.done(settings, session.session_id)

@@ -50,14 +50,22 @@ def test_request_writes_pending_row_and_event_and_never_stores_private_key(setti
 @pytest.mark.parametrize(
     ("request_args", "message"),
     [
-        ({"hours": 13}, "--hours must be 1-12, got 13"),
         ({"hours": 0}, "--hours must be 1-12, got 0"),
+        ({"hours": 169}, "--hours must be 1-12, got 169"),
         ({"idle_timeout_min": 0}, "--idle-timeout must be 1-1440 minutes, got 0"),
     ],
 )
 def test_session_request_validation_names_the_flag(request_args, message):
     with pytest.raises(InvalidInputError, match=message):
         SessionRequest("demo", **request_args)
+
+
+def test_hours_are_capped_by_the_hard_maximum_setting(settings):
+    with pytest.raises(InvalidInputError, match=r"--hours must be 1-12 \(HARD_MAX_HOURS\), got 13"):
+        _new(settings, hours=13)
+    roomy = settings.model_copy(update={"hard_max_hours": 24})
+    session = request_session(roomy, SessionRequest("demo", hours=20), OFFER).session
+    assert session.hard_max_at - session.created_at == timedelta(hours=24)
 
 
 def test_transitions_follow_the_state_machine_and_append_events(settings, db_path):
@@ -155,7 +163,17 @@ def test_reconcile_marks_running_session_whose_instance_vanished(settings, db_pa
     store.transition(db_path, session_id, Status.RUNNING, "r")
     report = reconcile_provider(settings, "vastai", client=FakeProvider())
     assert report.sessions_vanished == [session_id]
-    assert store.require_session(db_path, session_id).status is Status.STOPPING
+    # Regression: it used to stay `stopping` forever; now the absence is confirmed.
+    assert store.require_session(db_path, session_id).status is Status.TERMINATED
+
+
+def test_a_stop_that_died_midway_is_retried(settings, db_path):
+    session_id = _new(settings).session.session_id
+    store.transition(db_path, session_id, Status.STOPPING, "process died during destroy")
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert [(d.session_id, d.reason) for d in lifecycle.due_for_stop(settings, later)] == [
+        (session_id, "retry_destroy")
+    ]
 
 
 def test_labels_round_trip_and_reject_foreign_ones():
