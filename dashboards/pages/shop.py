@@ -7,6 +7,7 @@ button and drops them after a later run no longer shows it, so any rerun (a widg
 change, a reload) removes the button for good; the note beside it says to save it now.
 """
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +31,8 @@ _MONEY = "$%.3f"
 SESSIONS_PAGE = Path(__file__).with_name("sessions.py")
 FOCUS_KEY = "focus_session"  # the session the Sessions page opens on (an id, no secret)
 WORKLOADS = [workload.value for workload in Workload]
+LAST_REQUEST_KEY = "last_provision_request"  # (fields, session id, when): no double rent
+RESUBMIT_S = 60
 KEY_NOTE = (
     "Save the private key now: it is not stored anywhere and this button disappears on "
     "the next page update. Lost it? Re-key the running session with "
@@ -181,6 +184,15 @@ def provision_form(settings: Settings, offers: pl.DataFrame) -> None:
         submitted = st.form_submit_button("Provision", type="primary")
     if not submitted or offer_id is None:
         return
+    fingerprint = (offer_id, consumer_id.strip(), int(hours), workload, idle)
+    previous = st.session_state.get(LAST_REQUEST_KEY)
+    if previous and previous[0] == fingerprint and time.monotonic() - previous[2] < RESUBMIT_S:
+        # Enter in a field submits the form; a click right after must not rent twice.
+        st.warning(
+            f"This exact request was just made as `{previous[1]}`; change something or wait "
+            f"{RESUBMIT_S} seconds to rent another."
+        )
+        return
     try:
         request = SessionRequest(
             consumer_id=consumer_id.strip(),
@@ -192,6 +204,11 @@ def provision_form(settings: Settings, offers: pl.DataFrame) -> None:
     except InvalidInputError as error:
         st.error(str(error))
         return
+    st.session_state[LAST_REQUEST_KEY] = (
+        fingerprint,
+        requested.session.session_id,
+        time.monotonic(),
+    )
     provisioning.start(requested.session.session_id)
     show_key_once(requested)
 

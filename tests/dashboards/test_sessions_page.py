@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from dashboards import provisioning
 from shopper_pipelines.inventory.service import ingest
 from shopper_pipelines.sandbox.server import running_sandbox
-from shopper_pipelines.sessions import store
+from shopper_pipelines.sessions import lifecycle, store
 from shopper_pipelines.sessions.models import SessionRequest, Status
 from shopper_pipelines.sessions.provision import pick_offer, request_session
 from shopper_pipelines.settings import Settings, load_settings
@@ -180,3 +180,14 @@ def test_sessions_page_empty_states(app_env: pytest.MonkeyPatch, tmp_path: Path)
     ensure_schema(empty)
     app_env.setenv("DATABASE_PATH", str(empty))
     assert "No sessions yet" in texts(run_app(SESSIONS_PAGE).info)
+
+
+def test_submitting_the_same_provision_twice_rents_once(rental: Rental) -> None:
+    # Regression: Enter in a field then a click on Provision rented two instances.
+    app = submit_provision(run_app(), "twice")
+    app = submit_provision(app, "twice")
+
+    assert "was just made as" in texts(app.warning)
+    [session] = store.list_sessions(rental.settings.database_path, consumer_id="twice")
+    assert provisioning.wait_all(READY_WITHIN_S)
+    lifecycle.done(rental.settings, session.session_id)
