@@ -42,14 +42,20 @@ def sandbox(
         typer.Option("--fault", help="Queue faults, e.g. vastai.offers=429,503 (repeatable)"),
     ] = None,
     tick_seconds: Annotated[float, typer.Option("--tick-seconds", help="Market churn step")] = 60.0,
+    boot_seconds: Annotated[
+        float, typer.Option("--boot-seconds", help="How long a new instance takes to boot")
+    ] = 3.0,
 ) -> None:
     """Run the built-in sandbox marketplace (Vast.ai and TensorDock wire formats)."""
     from shopper_pipelines.sandbox.server import serve
 
     if not 1 <= port <= 65535:
         raise InvalidInputError(f"--port must be 1-65535, got {port}")
+    if not 0 <= boot_seconds <= 3600:
+        raise InvalidInputError(f"--boot-seconds must be 0-3600, got {boot_seconds}")
     try:
-        serve(port=port, seed=seed, faults=fault or [], tick_seconds=tick_seconds)
+        serve(port=port, seed=seed, faults=fault or [], tick_seconds=tick_seconds,
+              boot_seconds=boot_seconds)  # fmt: skip
     except ValueError as error:  # a bad --fault item, named by the sandbox
         raise InvalidInputError(f"--fault: {error}") from None
 

@@ -53,12 +53,15 @@ def _abandon(settings: Any, session_id: str, why: str) -> Any:
         signal.signal(signal.SIGINT, previous)
 
 
-def _session_rows(view: dict[str, Any]) -> list[list[str]]:
+def _session_rows(view: dict[str, Any], key_path: Path | None = None) -> list[list[str]]:
     keys = ("id", "consumer_id", "provider", "gpu_model", "gpu_count", "status",
             "status_reason", "workload", "price_per_hour", "instance_id", "created_at",
             "expires_at", "hard_max_at", "idle_timeout_min")  # fmt: skip
     rows = [[key, "-" if view.get(key) is None else str(view[key])] for key in keys]
-    rows.append(["ssh", view.get("ssh_command") or "(not ready)"])
+    command = view.get("ssh_command")
+    if command and key_path is not None:
+        command = command.replace("<key>", str(key_path))
+    rows.append(["ssh", command or "(not ready)"])
     return rows
 
 
@@ -126,7 +129,9 @@ def provision(
         print_json(payload)
     else:
         console.print(
-            table(f"Session {session.session_id}", ["FIELD", "VALUE"], _session_rows(view))
+            table(
+                f"Session {session.session_id}", ["FIELD", "VALUE"], _session_rows(view, save_key)
+            )
         )
         if save_key:
             console.print(

@@ -118,9 +118,10 @@ def extend(
                 f" past its hard maximum {hard_max:%Y-%m-%d %H:%M} UTC; pass --override-hard-max"
             )
         hard_max = new_expiry
+    overridden = " (past the hard maximum: overridden)" if hard_max != session.hard_max_at else ""
     store.record(
-        db, session_id, f"extended by {hours}h to {new_expiry.isoformat()}",
-        expires_at=new_expiry, hard_max_at=hard_max,
+        db, session_id, f"extended by {hours}h to {new_expiry.isoformat()}{overridden}",
+        kind="alert" if overridden else "note", expires_at=new_expiry, hard_max_at=hard_max,
     )  # fmt: skip
     return store.require_session(db, session_id)
 
