@@ -105,7 +105,7 @@ def stop_session(
     store.record(
         db,
         session_id,
-        f"destroy of instance {session.instance_id} not confirmed: {outcome.detail}",
+        f"destroy of instance {instance_id} not confirmed: {outcome.detail}",
         kind="alert",
         detail={"attempts": outcome.attempts},
     )
