@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from shopper_pipelines.cli import instances as instance_commands
 from shopper_pipelines.cli import inventory as inventory_commands
 from shopper_pipelines.cli import sessions as session_commands
 from shopper_pipelines.cli.output import errors
@@ -29,8 +30,8 @@ app.command("import-history")(inventory_commands.import_history_command)
 app.command("provision")(session_commands.provision)
 app.add_typer(session_commands.sessions_app, name="sessions")
 app.command("shutdown")(session_commands.shutdown)
-app.add_typer(session_commands.transfer_app, name="transfer")
-app.command("cleanup-orphans")(session_commands.cleanup_orphans)
+app.add_typer(instance_commands.transfer_app, name="transfer")
+app.command("cleanup-orphans")(instance_commands.cleanup_orphans)
 
 
 @app.command()
