@@ -4,6 +4,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 
 from shopper_pipelines.cli.output import console, money, number, print_json, table
@@ -134,7 +135,7 @@ def inventory_get(
     if offer is None:
         raise InvalidInputError(f"no current offer with id {offer_id!r}")
     if output is OutputFormat.json:
-        offer["raw"] = __import__("orjson").loads(offer["raw"])
+        offer["raw"] = orjson.loads(offer["raw"])
         print_json({"offer": offer})
         return
     raw = offer.pop("raw")

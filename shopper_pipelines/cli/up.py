@@ -31,7 +31,6 @@ HISTORY_FILES = ("neocloud_gpu_price_history.csv", "vast_catalog_history.csv")
 STARTUP_TIMEOUT_S = 90.0
 STOP_GRACE_S = 10.0
 _POLL_S = 0.5
-_OLD_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 # Runs queue rather than pile up when a tick takes longer than the interval.
 _DAGSTER_YAML = """\
 telemetry:
@@ -146,7 +145,7 @@ def run_workspace(settings: Settings, *, quiet: bool = False) -> int:
     for folder in (data_dir, dagster_home, log_dir):
         folder.mkdir(parents=True, exist_ok=True)
     dagster_yaml = dagster_home / "dagster.yaml"
-    if not dagster_yaml.exists() or dagster_yaml.read_text() == _OLD_DAGSTER_YAML:
+    if not dagster_yaml.exists():
         dagster_yaml.write_text(_DAGSTER_YAML)
 
     sandbox = urlparse(settings.sandbox_url)

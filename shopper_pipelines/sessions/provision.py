@@ -94,6 +94,9 @@ def request_session(
         raise InvalidInputError(
             f"--hours must be 1-{settings.hard_max_hours} (HARD_MAX_HOURS), got {request.hours}"
         )
+    hard_max_hours = settings.hard_max_hours
+    if request.allow_past_hard_max:
+        hard_max_hours = max(request.hours, hard_max_hours)
     session_id = f"sess-{secrets.token_hex(6)}"
     keys = generate_key_pair(session_id)
     deployment = deployment_id(settings)
@@ -117,9 +120,7 @@ def request_session(
         label=label_for(deployment, session_id),
         created_at=now,
         expires_at=now + timedelta(hours=request.hours),
-        hard_max_at=now + timedelta(hours=max(request.hours, settings.hard_max_hours))
-        if request.allow_past_hard_max
-        else now + timedelta(hours=settings.hard_max_hours),
+        hard_max_at=now + timedelta(hours=hard_max_hours),
         public_key=keys.public_openssh,
     )
     store.insert_session(

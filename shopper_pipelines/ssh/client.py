@@ -119,9 +119,7 @@ def run_command(
         return CommandResult(result.exited, result.stdout, result.stderr, host_key)
     except SshError:
         raise
-    except (TimeoutError, paramiko.SSHException, OSError, EOFError) as error:
-        raise SshError(f"{target!r}: {type(error).__name__}: {error}") from None
-    except Exception as error:  # invoke's CommandTimedOut and friends
+    except Exception as error:  # paramiko, socket and invoke (CommandTimedOut) failures alike
         raise SshError(f"{target!r}: {type(error).__name__}: {error}") from None
     finally:
         connection.close()
