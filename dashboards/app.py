@@ -22,6 +22,8 @@ PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGES = [
     st.Page(PAGES_DIR / "shop.py", title="Shop", default=True),
     st.Page(PAGES_DIR / "sessions.py", title="Sessions"),
+    st.Page(PAGES_DIR / "costs.py", title="Costs"),
+    st.Page(PAGES_DIR / "benchmarks.py", title="Benchmarks"),
 ]
 
 st.set_page_config(page_title="GPU Shopper", layout="wide")

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     tensordock_api_token: SecretStr | None = None
     database_path: Path = Path("data/gpu-shopper.duckdb")
     dagster_home: Path = Path("data/dagster_home")
+    reports_dir: Path = Path("data/reports")
+    benchmark_results_dir: Path = Path("data/benchmarks")
     sandbox_url: str = "http://127.0.0.1:8787"
     vastai_url: str = "https://console.vast.ai"
     tensordock_url: str = "https://dashboard.tensordock.com/api/v2"
@@ -142,7 +144,7 @@ class Settings(BaseSettings):
             raise ValueError(f"the sandbox runs on loopback only, got host {host!r}")
         return value
 
-    @field_validator("database_path", "dagster_home")
+    @field_validator("database_path", "dagster_home", "reports_dir", "benchmark_results_dir")
     @classmethod
     def _anchored_path(cls, value: Path) -> Path:
         if not str(value).strip() or str(value) == ".":

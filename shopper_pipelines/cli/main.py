@@ -10,8 +10,11 @@ from typing import Annotated
 
 import typer
 
+from shopper_pipelines.cli import benchmarks as benchmark_commands
+from shopper_pipelines.cli import costs as cost_commands
 from shopper_pipelines.cli import instances as instance_commands
 from shopper_pipelines.cli import inventory as inventory_commands
+from shopper_pipelines.cli import reports as report_commands
 from shopper_pipelines.cli import sessions as session_commands
 from shopper_pipelines.cli.output import errors
 from shopper_pipelines.errors import InvalidInputError, ShopperError
@@ -32,6 +35,10 @@ app.add_typer(session_commands.sessions_app, name="sessions")
 app.command("shutdown")(session_commands.shutdown)
 app.add_typer(instance_commands.transfer_app, name="transfer")
 app.command("cleanup-orphans")(instance_commands.cleanup_orphans)
+app.add_typer(cost_commands.costs_app, name="costs")
+app.add_typer(cost_commands.budgets_app, name="budgets")
+app.add_typer(report_commands.report_app, name="report")
+app.add_typer(benchmark_commands.benchmarks_app, name="benchmarks")
 
 
 @app.command()

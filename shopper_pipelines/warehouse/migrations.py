@@ -6,6 +6,9 @@ MIGRATIONS; never edit one that has shipped.
 
 import duckdb
 
+from shopper_pipelines.warehouse.migrations_benchmarks import V3_BENCHMARKS
+from shopper_pipelines.warehouse.migrations_costs import V4_COSTS
+
 _V1_INVENTORY = """
 CREATE SEQUENCE IF NOT EXISTS snapshot_id_seq;
 
@@ -142,6 +145,8 @@ CREATE INDEX IF NOT EXISTS session_events_session ON session_events (session_id)
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "inventory", _V1_INVENTORY),
     (2, "sessions", _V2_SESSIONS),
+    (3, "benchmarks", V3_BENCHMARKS),
+    (4, "costs", V4_COSTS),
 )
 
 

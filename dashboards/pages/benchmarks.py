@@ -1,0 +1,5 @@
+"""Benchmarks page (being built)."""
+
+import streamlit as st
+
+st.title("Benchmarks")

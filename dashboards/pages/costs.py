@@ -1,0 +1,5 @@
+"""Costs page (being built)."""
+
+import streamlit as st
+
+st.title("Costs")

@@ -1,0 +1,1 @@
+"""Benchmarks: remote runs, result parsing, $/M-token analytics, recommendations."""

@@ -1,0 +1,1 @@
+"""`benchmarks run|status`: automated benchmark runs over sessions."""

@@ -1,0 +1,1 @@
+"""Costs: billing math, ledger, budgets and alerts."""

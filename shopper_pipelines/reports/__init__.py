@@ -1,0 +1,1 @@
+"""Scheduled reports: daily costs and weekly market, Markdown/HTML with charts."""

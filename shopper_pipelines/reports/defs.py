@@ -1,0 +1,7 @@
+"""Dagster definitions of the reports capability."""
+
+from dagster import Definitions
+
+from shopper_pipelines.resources import RESOURCES
+
+defs = Definitions(resources=RESOURCES)
