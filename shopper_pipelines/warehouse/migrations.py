@@ -6,6 +6,7 @@ MIGRATIONS; never edit one that has shipped.
 
 import duckdb
 
+from shopper_pipelines.warehouse.migrations_benchmark_runs import V5_BENCHMARK_RUNS
 from shopper_pipelines.warehouse.migrations_benchmarks import V3_BENCHMARKS
 from shopper_pipelines.warehouse.migrations_costs import V4_COSTS
 
@@ -147,6 +148,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (2, "sessions", _V2_SESSIONS),
     (3, "benchmarks", V3_BENCHMARKS),
     (4, "costs", V4_COSTS),
+    (5, "benchmark_runs", V5_BENCHMARK_RUNS),
 )
 
 
