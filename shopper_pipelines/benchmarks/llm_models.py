@@ -38,7 +38,7 @@ LLM_MODELS: dict[str, LlmModel] = {
         LlmModel("phi3:14b", 14.0, 7.9),
         LlmModel("deepseek-r1:7b", 7.6, 4.7),
         LlmModel("deepseek-r1:14b", 14.8, 9.0),
-        LlmModel("deepseek-r1:32b", 32.8, 20.0),
+        LlmModel("deepseek-r1:32b", 32.8, 19.0),
         LlmModel("llama3.1:70b", 70.6, 43.0),
         LlmModel("deepseek-r1:70b", 70.6, 43.0),
     )
