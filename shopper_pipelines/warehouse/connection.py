@@ -33,8 +33,18 @@ _LOCK_MARKERS = (
     "different configuration",
 )
 
-_migrated: set[Path] = set()
+# Files migrated by this process, by identity: a warehouse deleted and created anew at the
+# same path (new inode) is migrated again rather than trusted to have tables.
+_migrated: set[tuple[Path, int, int]] = set()
 _migrate_lock = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[Path, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (path, stat.st_dev, stat.st_ino)
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -65,10 +75,10 @@ def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConne
 def ensure_schema(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
     """Create the file and apply pending migrations, once per process and file."""
     resolved = path.resolve()
-    if resolved in _migrated:
+    if _identity(resolved) in _migrated:
         return
     with _migrate_lock:
-        if resolved in _migrated:
+        if _identity(resolved) in _migrated:
             return
         try:
             resolved.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +93,9 @@ def ensure_schema(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None
             con.close()
         if applied:
             logger.info("warehouse %s: applied migrations %s", resolved, applied)
-        _migrated.add(resolved)
+        identity = _identity(resolved)
+        if identity is not None:
+            _migrated.add(identity)
 
 
 @contextmanager

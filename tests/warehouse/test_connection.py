@@ -6,6 +6,7 @@ import pytest
 
 from shopper_pipelines.errors import WarehouseBusyError
 from shopper_pipelines.warehouse import connect
+from shopper_pipelines.warehouse.migrations import MIGRATIONS
 
 HOLD = """
 import sys, time, duckdb
@@ -30,7 +31,9 @@ def test_connect_waits_out_another_process_lock(db_path):
     holder = _hold_lock(db_path, 1.0)
     started = time.monotonic()
     with connect(db_path, read_only=True, timeout_s=20) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (
+            len(MIGRATIONS),
+        )
     holder.wait()
     assert time.monotonic() - started >= 0.5
 
@@ -48,3 +51,16 @@ def test_connect_gives_up_with_warehouse_busy_naming_the_bound(db_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_warehouse_recreated_at_the_same_path_is_migrated_again(db_path):
+    """Bug: the once-per-process migration cache was keyed by path only, so a warehouse
+    deleted and created anew under a running process (the app, Dagster) had no tables."""
+    with connect(db_path) as con:
+        con.execute("SELECT 1")
+    db_path.unlink()
+    with connect(db_path) as con:
+        tables = {
+            row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+    assert {"sessions", "offer_history", "schema_migrations"} <= tables
