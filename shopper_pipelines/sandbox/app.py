@@ -14,6 +14,8 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_pipelines.sandbox.faults import FaultQueue
+from shopper_pipelines.sandbox.inference_admin import inference_admin_routes
+from shopper_pipelines.sandbox.inference_server import InferenceServers
 from shopper_pipelines.sandbox.instances import DEFAULT_BOOT_SECONDS, InstanceRegistry
 from shopper_pipelines.sandbox.market import DEFAULT_VAST_OFFER_COUNT, Market
 from shopper_pipelines.sandbox.routes_admin import admin_routes
@@ -64,10 +66,12 @@ def create_app(
     key_delay_seconds: float = 0.0,
     workdir: Path | None = None,
     list_shape: int | None = 0,
+    inference_speed: float | None = None,
 ) -> Starlette:
     """Build the sandbox app. `faults` takes CLI strings such as "vastai.offers=429,503"
     or "vastai.create=gone"; `workdir` holds instance folders (default: a new temp dir);
-    `list_shape` picks TensorDock's list shape (0-2, None: by seed)."""
+    `list_shape` picks TensorDock's list shape (0-2, None: by seed); `inference_speed`
+    speeds up the instances' LLM stand-ins (None: env `SANDBOX_INFERENCE_SPEED`, else 1)."""
     if tick_seconds <= 0:
         raise ValueError(f"tick_seconds must be positive, got {tick_seconds}")
     if list_shape is not None and list_shape not in range(LIST_SHAPES):
@@ -89,12 +93,14 @@ def create_app(
             key_delay_seconds=key_delay_seconds,
             workdir=workdir,
             clock=clock,
+            inference=InferenceServers(inference_speed, faults=queue),
         ),
         list_shape=list_shape,
     )
     routes = [
         *admin_routes(),
         *instance_admin_routes(),
+        *inference_admin_routes(),
         *vast_routes(),
         *vast_instance_routes(),
         *tensordock_routes(),

@@ -124,7 +124,7 @@ def _parse_item(route: str, item: str) -> Fault:
         return Fault(200, JSON_TYPE, MALFORMED_BODY)
     if item.isdigit() and int(item) in ERROR_STATUS_RANGE:
         return fault_from_item(route, {"status": int(item)})
-    if item in ALL_BEHAVIOURS:
+    if item in ALL_BEHAVIOURS or item in ROUTE_BEHAVIOURS.get(route, frozenset()):
         return behaviour_fault(route, item)
     raise ValueError(
         f"fault item must be a 4xx/5xx status, 'malformed' or a behaviour, got {item!r}"

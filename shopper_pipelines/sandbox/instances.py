@@ -1,10 +1,11 @@
 """Sandbox instances: what each rented machine is, its life, its keys and its files.
 
 An instance is created by a provider route, shows as provisioning/loading for
-`boot_seconds`, then starts a real SSH server (see `ssh_server`) and shows as running
-with a port. Its folder holds `home/` (cwd, HOME and SFTP root) and `bin/` (the
-`nvidia-smi` stand-in and the `gpu.json` it reports). Destroying stops the server and
-deletes the folder. All methods are safe to call from any thread.
+`boot_seconds`, then starts its inference server (Ollama and OpenAI stand-ins, see
+`inference_server`) and a real SSH server (see `ssh_server`) and shows as running with a
+port. Its folder holds `home/` (cwd, HOME and SFTP root) and `bin/` (the `nvidia-smi`
+stand-in and the `gpu.json` it reports). Destroying stops both servers and deletes the
+folder; a crash stops both. All methods are safe to call from any thread.
 """
 
 import asyncio
@@ -16,18 +17,24 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 
 from shopper_pipelines.sandbox.hashing import mix, stable_uuid
+from shopper_pipelines.sandbox.inference_server import (
+    InferenceServers,
+    InstanceServer,
+    inference_env,
+)
 from shopper_pipelines.sandbox.instance_files import atomic_write, shell_env, write_files
 from shopper_pipelines.sandbox.ssh_server import InstanceSsh, SshHub
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VASTAI, TENSORDOCK = "vastai", "tensordock"
 PROVIDERS = (VASTAI, TENSORDOCK)
@@ -77,6 +84,13 @@ class Instance:
     crashed: str | None = None
     destroyed: bool = False
     ssh: InstanceSsh | None = field(default=None, repr=False)
+    inference: InstanceServer | None = field(default=None, repr=False)
+
+    @property
+    def inference_port(self) -> int | None:
+        """The port of its Ollama/OpenAI stand-in while it runs and serves, else None."""
+        server = self.inference
+        return server.port if server is not None and server.serving else None
 
     @property
     def home(self) -> Path:
@@ -116,6 +130,7 @@ class InstanceRegistry:
         key_delay_seconds: float = 0.0,
         workdir: Path | None = None,
         clock: Callable[[], float] = time.time,
+        inference: InferenceServers | None = None,
     ) -> None:
         if boot_seconds < 0 or key_delay_seconds < 0:
             raise ValueError(
@@ -128,6 +143,7 @@ class InstanceRegistry:
         self._workdir = workdir
         self._owns_workdir = workdir is None
         self._clock = clock
+        self.inference = inference if inference is not None else InferenceServers()
         self._hub = SshHub()
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -187,21 +203,31 @@ class InstanceRegistry:
     async def _boot(self, instance: Instance) -> None:
         if instance.destroyed or instance.crashed:
             return
+        server = self.inference.server_for(
+            instance.gpu, lambda **readings: self.set_gpu(instance, **readings)
+        )
+        api_port = await server.start()
         box = InstanceSsh(
             instance.host_key,
             lambda user, blob: self.allows(instance, user, blob),
             instance.home,
-            shell_env(instance, **_provider_env(instance)),
+            shell_env(instance, **_provider_env(instance), **inference_env(api_port)),
         )
         port = await box.start()
         with self._lock:
             keep = not (instance.destroyed or instance.crashed)
             if keep:
-                instance.ssh, instance.port = box, port
+                instance.ssh, instance.port, instance.inference = box, port, server
         if not keep:
             await box.stop()
+            await server.stop()
             return
-        logger.info("sandbox %s instance %s running, ssh on port %d", *_name(instance), port)
+        logger.info(
+            "sandbox %s instance %s running, ssh on port %d, inference on port %d",
+            *_name(instance),
+            port,
+            api_port,
+        )
 
     def get(self, provider: str, ident: object) -> Instance | None:
         """A live (not destroyed) instance, or None."""
@@ -264,8 +290,15 @@ class InstanceRegistry:
         with self._lock:
             instance.destroyed = instance.destroyed or destroyed
             box, instance.ssh, instance.port = instance.ssh, None, None
+            server, instance.inference = instance.inference, None
+        if server is not None:
+            await asyncio.wrap_future(self._hub.submit(server.stop()))
         if box is not None:
             await asyncio.wrap_future(self._hub.submit(box.stop()))
+
+    async def on_hub(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the loop the instance servers live on (from any other loop)."""
+        return await asyncio.wrap_future(self._hub.submit(coro))
 
     def set_gpu(self, instance: Instance, **readings: float) -> dict[str, Any]:
         """Change what `nvidia-smi` reports (utilization, power_w, memory_used_mib,
@@ -278,13 +311,16 @@ class InstanceRegistry:
         return state
 
     def close(self) -> None:
-        """Stop every SSH server and the hub's thread; remove the workdir if it made it."""
-        boxes = []
+        """Stop every SSH and inference server and the hub's thread; remove the workdir if it
+        made it."""
+        boxes: list[InstanceSsh | InstanceServer] = []
         with self._lock:
             for instance in self._instances.values():
+                if instance.inference is not None:
+                    boxes.append(instance.inference)
                 if instance.ssh is not None:
                     boxes.append(instance.ssh)
-                instance.ssh, instance.port = None, None
+                instance.ssh, instance.port, instance.inference = None, None, None
         for box in boxes:
             with contextlib.suppress(Exception):
                 self._hub.submit(box.stop()).result(timeout=2.0)

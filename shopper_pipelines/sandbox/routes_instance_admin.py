@@ -37,6 +37,7 @@ def describe(instance: Instance) -> dict[str, Any]:
         "status": instance.phase(),
         "ssh_host": "127.0.0.1",
         "ssh_port": instance.port,
+        "inference_port": instance.inference_port,
         "host_key": instance.host_key_line,
         "host_key_fingerprint": instance.host_key.get_fingerprint("sha256"),
         "users": sorted(instance.users),

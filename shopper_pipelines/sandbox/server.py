@@ -45,10 +45,12 @@ def serve(
     faults: list[str] | None = None,
     tick_seconds: float = DEFAULT_TICK_SECONDS,
     boot_seconds: float = DEFAULT_BOOT_SECONDS,
+    inference_speed: float | None = None,
 ) -> None:
     """Serve the sandbox until interrupted (blocking)."""
     check_loopback(host)
-    app = create_app(seed, tick_seconds=tick_seconds, faults=faults, boot_seconds=boot_seconds)
+    app = create_app(seed, tick_seconds=tick_seconds, faults=faults, boot_seconds=boot_seconds,
+                     inference_speed=inference_speed)  # fmt: skip
     logger.info("sandbox marketplace on http://%s:%d (seed %d)", host, port, seed)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")

@@ -168,3 +168,13 @@ def test_crash_and_shutdown_close_every_port(client_key: asyncssh.SSHKey) -> Non
 def _closed(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_fault_cli_specs_accept_route_only_inference_behaviours() -> None:
+    """Bug: `--fault inference.generate=stream-stalls` was refused because the CLI parser
+    knew only the behaviours shared by every route, not those of one route."""
+    route, faults = parse_fault_spec("inference.generate=stream-stalls,503")
+    assert route == "inference.generate"
+    assert [(f.behaviour, f.status) for f in faults] == [("stream-stalls", 0), (None, 503)]
+    with pytest.raises(ValueError, match="behaviour"):
+        parse_fault_spec("vastai.offers=stream-stalls")
