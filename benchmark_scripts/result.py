@@ -1,6 +1,6 @@
 """The result document (schema version 1): request records, summary, flags, the file.
 
-The contract lives in the helper brief and benchmark_scripts/README.md; `benchmarks/` on
+The contract lives in benchmark_scripts/README.md; `benchmarks/` on
 the control side reads these files. Everything that cannot be measured is None (JSON
 null), never 0 or infinity: `clean()` turns any non-finite float into None before
 writing, and the writer refuses NaN outright.
