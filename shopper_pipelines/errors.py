@@ -73,3 +73,7 @@ class CreateFailedError(ProviderError):
     ) -> None:
         super().__init__(provider, message, status=status)
         self.instance_id = instance_id
+
+
+class BudgetExceededError(ShopperError):
+    """Renting would take a consumer (or everyone) past a refusing budget; nothing rented."""

@@ -29,7 +29,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
-_SECRET_FIELDS = {"vastai_api_key", "tensordock_api_token"}
+# A webhook URL often carries its own token (Slack, Discord...): it is a secret too.
+_SECRET_FIELDS = {"vastai_api_key", "tensordock_api_token", "alert_webhook_url"}
 
 
 def parse_duration(text: str) -> int:
@@ -94,15 +95,27 @@ class Settings(BaseSettings):
     destroy_attempts: Annotated[int, Field(ge=1, le=20)] = 6
     destroy_backoff_s: Annotated[float, Field(ge=0, le=300)] = 2.0
     max_offer_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    # Budget alerts: optional JSON POST, retried with backoff on 5xx, 429 and timeouts.
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    alert_webhook_backoff_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    alert_webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     app_host: str = "127.0.0.1"
     app_port: Port = 8501
     dagster_host: str = "127.0.0.1"
     dagster_port: Port = 3000
 
-    @field_validator("vastai_api_key", "tensordock_api_token", mode="before")
+    @field_validator("vastai_api_key", "tensordock_api_token", "alert_webhook_url", mode="before")
     @classmethod
     def _blank_secret_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value.get_secret_value()):
+            raise ValueError("expected an http(s) URL")  # the value itself is not repeated
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

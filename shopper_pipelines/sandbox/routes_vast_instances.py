@@ -30,6 +30,7 @@ from shopper_pipelines.sandbox.instance_records import vast_gpu, vast_record
 from shopper_pipelines.sandbox.instances import VASTAI
 from shopper_pipelines.sandbox.responses import json_response, vast_error
 from shopper_pipelines.sandbox.state import SandboxState, admit, gate, sandbox_state
+from shopper_pipelines.sandbox.vast_pricing import price_fields
 from shopper_pipelines.sandbox.vast_templates import (
     TEMPLATES,
     FilterError,
@@ -127,7 +128,9 @@ async def create_instance(request: Request) -> Response:
     offer = None if behaviour == GONE else await run_in_threadpool(_listed_offer, state, offer_id)
     if offer is None:
         return _no_such_ask(offer_id)
-    details["offer"] = dict(offer)
+    # Vast bills the disk the renter asked for, not the listing's default allocation.
+    offer = {**offer, **price_fields(offer, float(details["disk"]))}
+    details["offer"] = offer
     instance = state.instances.create(
         VASTAI,
         label,

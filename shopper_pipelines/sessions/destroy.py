@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shopper_pipelines.costs.price_check import adopt_billing
 from shopper_pipelines.errors import ProviderError
 from shopper_pipelines.providers.base import InstanceProvider
 from shopper_pipelines.sessions import store
@@ -130,6 +131,9 @@ def _adopt_by_label(settings: Settings, session: Session, client: InstanceProvid
         f"adopted instance {instance_id} found by label" + (f"; also {extra}" if extra else ""),
         kind="alert" if extra else "note", instance_id=instance_id,
     )  # fmt: skip
+    adopt_billing(settings.database_path, session.session_id,
+                  provider_created_at=found[0].created_at,
+                  provider_price=found[0].price_per_hour)  # fmt: skip
     return instance_id
 
 

@@ -82,6 +82,7 @@ REASON_TEXT = {
     "retry_destroy": "retrying an unconfirmed destroy",
     "done": "consumer signalled done",
     "delete": "deleted by request",
+    "budget": "monthly budget exceeded",
 }
 
 

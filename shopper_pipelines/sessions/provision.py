@@ -5,6 +5,13 @@ rents with a label carrying the deployment and session ids and records the insta
 at once, so a crash at any point leaves either a row to resume or a labelled instance
 for the reconciler. Readiness is a real SSH login with the deployment's monitor key, the
 host key pinned on first login, then a probe that the GPU and CUDA match the offer.
+
+Billing: phase one refuses a session whose projected cost (price x reservation hours)
+would take its consumer past a refusing budget (`costs.budgets.check_provision`), before
+the row is written. Billing starts when the create call returns an instance id (a price
+point recorded with the instance id); the readiness loop's first read of the instance
+hands the provider's reported price to `costs.price_check`, which bills at it and alerts
+when it differs from the offer's.
 """
 
 import logging
@@ -15,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shopper_pipelines.costs.budgets import check_provision
+from shopper_pipelines.costs.price_check import check_provider_price
 from shopper_pipelines.errors import (
     CreateFailedError,
     InvalidInputError,
@@ -39,6 +48,7 @@ from shopper_pipelines.sessions.models import (
     Status,
     label_for,
 )
+from shopper_pipelines.sessions.runtimes import boot_setup
 from shopper_pipelines.settings import Settings, parse_duration
 from shopper_pipelines.ssh.client import GpuProbe, SshError, SshTarget, probe_gpu
 from shopper_pipelines.ssh.keys import generate_key_pair
@@ -94,6 +104,8 @@ def request_session(
         raise InvalidInputError(
             f"--hours must be 1-{settings.hard_max_hours} (HARD_MAX_HOURS), got {request.hours}"
         )
+    check_provision(settings.database_path, request.consumer_id, offer["price_per_hour"],
+                    request.hours, now)  # fmt: skip
     hard_max_hours = settings.hard_max_hours
     if request.allow_past_hard_max:
         hard_max_hours = max(request.hours, hard_max_hours)
@@ -132,16 +144,26 @@ def request_session(
     return Requested(session, keys.private_openssh)
 
 
-def _equivalents(settings: Settings, session: Session) -> list[dict[str, Any]]:
-    """Current offers of the same GPU model and count, cheapest first."""
+def _equivalents(
+    settings: Settings, session: Session, providers: tuple[str, ...] | None
+) -> list[dict[str, Any]]:
+    """Current offers of the same GPU model and count (on the allowed providers), cheapest
+    first."""
     found = search_offers(
         settings.database_path,
         OfferFilters(gpu=session.gpu_model, min_gpus=session.gpu_count, limit=50),
     )
-    return [o for o in found.offers if int(o["gpu_count"]) == session.gpu_count]
+    return [
+        o
+        for o in found.offers
+        if int(o["gpu_count"]) == session.gpu_count
+        and (not providers or o["provider"] in providers)
+    ]
 
 
-def _candidates(settings: Settings, session: Session) -> list[dict[str, Any]]:
+def _candidates(
+    settings: Settings, session: Session, providers: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
     first = get_offer(settings.database_path, session.offer_key) or {
         "id": session.offer_key,
         "provider": session.provider,
@@ -150,7 +172,8 @@ def _candidates(settings: Settings, session: Session) -> list[dict[str, Any]]:
         "cuda": session.cuda_version,
     }
     tried = {entry["offer_key"] for entry in session.offers_tried}
-    rest = [o for o in _equivalents(settings, session) if o["id"] not in tried | {first["id"]}]
+    equivalents = _equivalents(settings, session, providers)
+    rest = [o for o in equivalents if o["id"] not in tried | {first["id"]}]
     return [first, *rest][: settings.max_offer_attempts]
 
 
@@ -161,8 +184,11 @@ def provision_session(
     progress: Progress = lambda _m: None,
     client_factory: ClientFactory = instance_provider,
     sleep: Callable[[float], None] = time.sleep,
+    providers: tuple[str, ...] | None = None,
 ) -> Session:
-    """Phase two and readiness; returns the session `running`, or stopped with a reason."""
+    """Phase two and readiness; returns the session `running`, or stopped with a reason.
+
+    `providers` limits failover to those providers (the first offer is the one chosen)."""
     db = settings.database_path
     try:
         session = store.transition(
@@ -174,14 +200,17 @@ def provision_session(
     monitor = monitor_key(settings)
     tried: list[dict[str, Any]] = []
 
-    for offer in _candidates(settings, session):
+    for offer in _candidates(settings, session, providers):
         client = client_factory(settings, offer["provider"])
         progress(f"renting {offer['id']} at ${float(offer['price_per_hour']):.3f}/h")
+        setup = boot_setup(session.workload, offer["provider"])
         request = CreateRequest(
             provider_offer_id=str(offer["provider_offer_id"]),
             label=session.label,
             ssh_public_key=session.public_key or "",
             disk_gb=settings.offer_disk_gb,
+            image=setup.image,
+            onstart=setup.onstart,
             extra_public_keys=(monitor.public_openssh,),
         )
         try:
@@ -193,8 +222,10 @@ def provision_session(
             continue
         except CreateFailedError as error:
             tried.append({"offer_key": offer["id"], "outcome": f"create failed: {error}"})
+            leaked = _billing_start(offer) if error.instance_id else None
             store.record(db, session_id, f"create failed: {error}", kind="alert",
-                         offers_tried=tried, instance_id=error.instance_id)  # fmt: skip
+                         offers_tried=tried, instance_id=error.instance_id,
+                         price=leaked)  # fmt: skip
             return stop_session(settings, session_id, "create failed", client=client)
         except ProviderError as error:
             tried.append({"offer_key": offer["id"], "outcome": f"error: {error}"})
@@ -208,6 +239,7 @@ def provision_session(
             instance_id=instance_id, offers_tried=tried, provider=offer["provider"],
             offer_key=offer["id"], provider_offer_id=str(offer["provider_offer_id"]),
             price_per_hour=float(offer["price_per_hour"]), cuda_version=offer.get("cuda"),
+            price=_billing_start(offer),
         )  # fmt: skip
         stopped = _stopped_meanwhile(settings, session_id, instance_id, client_factory, offer)
         if stopped is not None:
@@ -220,6 +252,12 @@ def provision_session(
     reasons = "; ".join(f"{t['offer_key']}: {t['outcome']}" for t in tried) or "no offer left"
     return store.transition(db, session_id, Status.FAILED, f"no offer could be rented ({reasons})",
                             offers_tried=tried, terminated_at=datetime.now(UTC))  # fmt: skip
+
+
+def _billing_start(offer: dict[str, Any]) -> store.PricePoint:
+    """Billing starts now, when the provider has answered with an instance id."""
+    return store.PricePoint(datetime.now(UTC), float(offer["price_per_hour"]), "on_demand",
+                            "offer", note=f"offer {offer['id']}")  # fmt: skip
 
 
 def _stopped_meanwhile(
@@ -279,6 +317,7 @@ def _wait_ready(
     assert session.instance_id is not None
     deadline = time.monotonic() + readiness_timeout_s(settings, session)
     last = "no answer yet"
+    price_checked = False
     while time.monotonic() < deadline:
         client = client_factory(settings, session.provider)
         try:
@@ -289,6 +328,9 @@ def _wait_ready(
             if instance is None:
                 store.record(db, session_id, "instance vanished while provisioning", kind="alert")
                 return stop_session(settings, session_id, "instance vanished", client=client)
+            if not price_checked:  # the first read of the instance: no extra round trip
+                check_provider_price(db, session_id, instance.price_per_hour)
+                price_checked = True
             if instance.status == "failed":
                 return stop_session(
                     settings, session_id, f"instance failed ({instance.raw_status})", client=client

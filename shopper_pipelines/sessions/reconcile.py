@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from shopper_pipelines.costs.price_check import adopt_billing, note_price_change
 from shopper_pipelines.errors import ProviderError
 from shopper_pipelines.providers.base import Instance, InstanceProvider
 from shopper_pipelines.sessions import store
@@ -78,8 +79,14 @@ def reconcile_provider(
                 store.record(settings.database_path, session.session_id,
                              f"reconciler adopted instance {instance.instance_id} by label",
                              instance_id=instance.instance_id)  # fmt: skip
+                adopt_billing(settings.database_path, session.session_id,
+                              provider_created_at=instance.created_at,
+                              provider_price=instance.price_per_hour)  # fmt: skip
                 continue
             if live and session is not None and session.instance_id == instance.instance_id:
+                if instance.price_per_hour is not None:  # a provider repricing bills from now
+                    note_price_change(settings.database_path, session.session_id,
+                                      instance.price_per_hour, now, source="provider")  # fmt: skip
                 continue
             age = _age(instance, now)
             if age is not None and age < grace:

@@ -1,6 +1,7 @@
 """Sessions' warehouse queries: rows, append-only events and guarded transitions."""
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +32,22 @@ _COLUMNS = (
     "last_active_at", "stopped_at", "terminated_at", "offers_tried",
 )  # fmt: skip
 _UPDATABLE = frozenset(_COLUMNS) - {"session_id", "deployment_id", "status", "created_at"}
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    """A price that bills the session's instance from `effective_at` on (session_prices).
+
+    The first one is the billing start: when the provider's create call returned an
+    instance id. `kind`: on_demand, interruptible_bid or storage_only; `source`: offer,
+    provider, bid or storage.
+    """
+
+    effective_at: datetime
+    price_per_hour: float | Decimal
+    kind: str = "on_demand"
+    source: str = "offer"
+    note: str | None = None
 
 
 class TransitionError(ShopperError):
@@ -240,6 +257,22 @@ def transition(
     return require_session(db_path, session_id)
 
 
+def _upsert_price(con: Any, session_id: str, point: PricePoint) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO session_prices (session_id, effective_at, price_per_hour, kind,"
+        " source, note) VALUES (?, ?, ?, ?, ?, ?)",
+        [session_id, point.effective_at, Decimal(str(point.price_per_hour)), point.kind,
+         point.source, point.note],
+    )  # fmt: skip
+    # Each price runs until the next one: keep next_at so the ledger needs no window.
+    con.execute(
+        "UPDATE session_prices AS p SET next_at = n.next_at FROM (SELECT effective_at,"
+        " lead(effective_at) OVER (ORDER BY effective_at) AS next_at FROM session_prices"
+        " WHERE session_id = ?) AS n WHERE p.session_id = ? AND p.effective_at = n.effective_at",
+        [session_id, session_id],
+    )
+
+
 def record(
     db_path: Path,
     session_id: str,
@@ -247,13 +280,20 @@ def record(
     *,
     kind: str = "note",
     detail: dict[str, Any] | None = None,
+    price: PricePoint | None = None,
     **updates: Any,
 ) -> None:
-    """Update fields without a status change, with a note (or alert) event saying why."""
+    """Update fields without a status change, with a note (or alert) event saying why.
+
+    `price` records a billing price in the same transaction (the billing start when it
+    is the session's first): a price at the same instant as an existing one replaces it.
+    """
     _check_updates(updates)
     with connect(db_path) as con:
         con.execute("BEGIN TRANSACTION")
         _apply(con, session_id, updates)
+        if price is not None:
+            _upsert_price(con, session_id, price)
         _event(con, session_id, kind, reason, detail=detail)
         con.execute("COMMIT")
     if kind == "alert":
@@ -270,3 +310,14 @@ def events(db_path: Path, session_id: str) -> list[dict[str, Any]]:
         names = [column[0] for column in cursor.description]
         rows = cursor.fetchall()
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def prices(db_path: Path, session_id: str) -> list[PricePoint]:
+    """The session's billing prices, oldest first (empty: billing never started)."""
+    with connect(db_path, read_only=True) as con:
+        rows = con.execute(
+            "SELECT effective_at, price_per_hour, kind, source, note FROM session_prices"
+            " WHERE session_id = ? ORDER BY effective_at",
+            [session_id],
+        ).fetchall()
+    return [PricePoint(*row) for row in rows]
