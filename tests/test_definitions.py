@@ -15,12 +15,25 @@ def test_code_location_has_every_definition_by_name():
     repository = defs.get_repository_def()
     assets = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     checks = {(key.asset_key, key.name) for key in repository.asset_graph.asset_check_keys}
-    assert {"offer_snapshots", "offers_history", "offers_current"} <= assets
+    assert {
+        "offer_snapshots",
+        "offers_history",
+        "offers_current",
+        "cost_ledger",
+        "daily_cost_report",
+        "weekly_market_report",
+        "published_benchmarks",
+        "benchmark_results",
+        "benchmark_run_records",
+    } <= assets
     assert {
         (AssetKey("offers_current"), "offers_price_positive_check"),
         (AssetKey("offers_current"), "offers_unique_key_check"),
         (AssetKey("offers_current"), "offers_vram_bounds_check"),
         (AssetKey("offer_snapshots"), "offer_snapshots_freshness_check"),
+        (AssetKey("cost_ledger"), "cost_ledger_no_negative_check"),
+        (AssetKey("cost_ledger"), "cost_ledger_hard_max_check"),
+        (AssetKey("cost_ledger"), "cost_ledger_unconfirmed_destroy_check"),
     } <= checks
     assert {
         "inventory_job",
@@ -28,16 +41,26 @@ def test_code_location_has_every_definition_by_name():
         "destroy_session_job",
         "reconcile_job",
         "sample_activity_job",
+        "cost_ledger_job",
+        "daily_cost_report_job",
+        "weekly_market_report_job",
+        "benchmark_run_job",
+        "benchmark_results_job",
     } <= set(repository.job_names)
     assert {s.name for s in repository.sensor_defs} == {
         "provision_requests_sensor",
         "session_limits_sensor",
         "run_failure_alert_sensor",
+        "budget_sensor",
+        "benchmark_results_sensor",
     }
     assert {s.name for s in repository.schedule_defs} == {
         "inventory_schedule",
         "reconcile_schedule",
         "activity_schedule",
+        "cost_ledger_job_schedule",
+        "daily_cost_report_schedule",
+        "weekly_market_report_schedule",
     }
     assert repository.get_schedule_def("reconcile_schedule").cron_schedule == "*/5 * * * *"
     schedule = repository.get_schedule_def("inventory_schedule")

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from shopper_pipelines.cli import benchmark_runs as benchmark_run_commands
 from shopper_pipelines.cli import benchmarks as benchmark_commands
 from shopper_pipelines.cli import costs as cost_commands
 from shopper_pipelines.cli import instances as instance_commands
@@ -39,6 +40,8 @@ app.add_typer(cost_commands.costs_app, name="costs")
 app.add_typer(cost_commands.budgets_app, name="budgets")
 app.add_typer(report_commands.report_app, name="report")
 app.add_typer(benchmark_commands.benchmarks_app, name="benchmarks")
+benchmark_commands.benchmarks_app.command("run")(benchmark_run_commands.run)
+benchmark_commands.benchmarks_app.command("status")(benchmark_run_commands.status)
 
 
 @app.command()
@@ -53,6 +56,13 @@ def sandbox(
     boot_seconds: Annotated[
         float, typer.Option("--boot-seconds", help="How long a new instance takes to boot")
     ] = 3.0,
+    inference_speed: Annotated[
+        float | None,
+        typer.Option(
+            "--inference-speed",
+            help="Stream LLM tokens this many times faster than the published rates",
+        ),
+    ] = None,
 ) -> None:
     """Run the built-in sandbox marketplace (Vast.ai and TensorDock wire formats)."""
     from shopper_pipelines.sandbox.server import serve
@@ -61,9 +71,11 @@ def sandbox(
         raise InvalidInputError(f"--port must be 1-65535, got {port}")
     if not 0 <= boot_seconds <= 3600:
         raise InvalidInputError(f"--boot-seconds must be 0-3600, got {boot_seconds}")
+    if inference_speed is not None and not 0.1 <= inference_speed <= 1000:
+        raise InvalidInputError(f"--inference-speed must be 0.1-1000, got {inference_speed}")
     try:
         serve(port=port, seed=seed, faults=fault or [], tick_seconds=tick_seconds,
-              boot_seconds=boot_seconds)  # fmt: skip
+              boot_seconds=boot_seconds, inference_speed=inference_speed)  # fmt: skip
     except ValueError as error:  # a bad --fault item, named by the sandbox
         raise InvalidInputError(f"--fault: {error}") from None
 
