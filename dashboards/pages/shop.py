@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data, provisioning
+from dashboards import charts, data, provisioning, shop_tokens
 from shopper_pipelines.errors import InvalidInputError, ShopperError
-from shopper_pipelines.inventory.search import MAX_LIMIT, SORT_KEYS, OfferFilters
+from shopper_pipelines.inventory.search import MAX_LIMIT, OfferFilters
 from shopper_pipelines.sessions.models import MAX_HOURS, MIN_HOURS, SessionRequest, Workload
 from shopper_pipelines.sessions.provision import Requested
 from shopper_pipelines.settings import PROVIDERS, Settings
@@ -102,7 +102,7 @@ def filter_widgets(gpu_choices: list[str]) -> OfferFilters:
     )
     min_cuda = bar.number_input("Min CUDA", value=None, step=0.1, format="%.1f", key="min_cuda")
     interruptible = bar.checkbox("Interruptible only", key="interruptible")
-    sort = bar.selectbox("Sort by", SORT_KEYS, key="sort")
+    sort = bar.selectbox("Sort by", shop_tokens.SORT_CHOICES, key=shop_tokens.SORT_KEY)
     limit = bar.number_input("Rows to show", 1, MAX_LIMIT, value=100, step=50, key="limit")
     return OfferFilters(
         provider=None if provider == ANY else provider,
@@ -115,7 +115,7 @@ def filter_widgets(gpu_choices: list[str]) -> OfferFilters:
         min_reliability=min_reliability,
         min_cuda=min_cuda,
         interruptible=interruptible,
-        sort=sort,
+        sort=shop_tokens.inventory_sort(sort),
         limit=int(limit),
     )
 
@@ -264,14 +264,17 @@ def render() -> None:
         st.caption(f"{page.total:,} offers match{shown}")
 
     show_price_history(db_path, filters)
-    if page.total:
+    if not page.total:
+        return
+    if shop_tokens.chosen():
+        offers = shop_tokens.show_ranking(db_path, filters)
+    else:
+        offers = page.offers
         st.dataframe(
-            page.offers,
-            hide_index=True,
-            column_order=list(TABLE_COLUMNS),
-            column_config=TABLE_COLUMNS,
+            offers, hide_index=True, column_order=list(TABLE_COLUMNS), column_config=TABLE_COLUMNS
         )
-        provision_form(settings, page.offers)
+    if not offers.is_empty():
+        provision_form(settings, offers)
 
 
 try:
