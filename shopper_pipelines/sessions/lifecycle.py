@@ -15,7 +15,7 @@ from shopper_pipelines.sessions import store
 from shopper_pipelines.sessions.deployment import deployment_id, instance_provider, monitor_key
 from shopper_pipelines.sessions.destroy import stop_session
 from shopper_pipelines.sessions.models import MAX_HOURS, Session, Status
-from shopper_pipelines.sessions.provision import readiness_timeout_s
+from shopper_pipelines.sessions.readiness import readiness_timeout_s
 from shopper_pipelines.settings import Settings
 from shopper_pipelines.ssh.client import SshError, SshTarget, probe_gpu, run_command
 from shopper_pipelines.ssh.keys import generate_key_pair

@@ -8,6 +8,7 @@ from shopper_pipelines.inventory.store import (
     stage_snapshot,
 )
 from shopper_pipelines.warehouse import connect
+from shopper_pipelines.warehouse.migrations import MIGRATIONS
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -116,4 +117,4 @@ def test_migrations_are_idempotent_across_processes(db_path):
     connection._migrated.clear()  # as a fresh process would see it
     with connect(db_path) as con:
         versions = con.execute("SELECT version FROM schema_migrations").fetchall()
-    assert versions == [(1,), (2,)]
+    assert versions == [(version,) for version, _, _ in MIGRATIONS]

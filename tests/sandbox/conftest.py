@@ -80,8 +80,11 @@ def vast_offer(client: httpx.Client, gpu_name: str = "RTX 4090") -> dict[str, An
     return vast_offers(client, gpu_name={"eq": gpu_name})[0]
 
 
+RENT_DISK_GB = 16
+
+
 def rent_vast(client: httpx.Client, offer_id: int, label: str = "t-1") -> httpx.Response:
-    body = {"client_id": "me", "image": "vastai/base-image", "disk": 16, "label": label}
+    body = {"client_id": "me", "image": "vastai/base-image", "disk": RENT_DISK_GB, "label": label}
     return client.put(f"/api/v0/asks/{offer_id}/", json={**body, "runtype": "ssh_direc"})
 
 

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from shopper_pipelines.sandbox.server import running_sandbox
+from shopper_pipelines.sandbox.vast_pricing import price_fields
 from tests.sandbox.conftest import (
     BOOT_SECONDS,
+    RENT_DISK_GB,
     public_line,
     rent_vast,
     ssh_run,
@@ -79,7 +81,9 @@ def test_vast_instance_boots_serves_ssh_and_is_destroyed(
         "127.0.0.1",
         "127.0.0.1",
     )
-    assert record["dph_total"] == offer["dph_total"] and record["gpu_name"] == "RTX 4090"
+    # Priced for the disk asked for at create (rent_vast's), as Vast bills it.
+    billed = price_fields(offer, float(RENT_DISK_GB))["dph_total"]
+    assert record["dph_total"] == billed and record["gpu_name"] == "RTX 4090"
     assert record["machine_id"] == offer["machine_id"] and record["start_date"] > 0
 
     result = ssh_run(port, client_key, QUERY)
