@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopper_pipelines.errors import ShopperError
-from shopper_pipelines.ssh.client import SshError, SshTarget, download, run_command, upload
+from shopper_pipelines.ssh.client import (
+    SshAuthError,
+    SshError,
+    SshTarget,
+    download,
+    run_command,
+    upload,
+)
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "benchmark_scripts"
 REMOTE_ROOT = "gpu-shopper-bench"
@@ -25,14 +32,6 @@ RESULT_NAME = re.compile(r"^benchmark_[A-Za-z0-9._-]+\.json$")
 RUN_TIMEOUT_MARGIN_S = 900
 MKDIR_TIMEOUT_S = 30.0
 TAIL_CHARS = 400
-
-# SSH failures that another attempt cannot fix: the key is refused or unreadable.
-_PERMANENT_MARKERS = (
-    "AuthenticationException",
-    "BadAuthenticationType",
-    "private key is not",
-    "Authentication failed",
-)
 
 
 class PermanentSshError(ShopperError):
@@ -56,8 +55,7 @@ class BenchOutcome:
 
 def is_permanent(error: SshError) -> bool:
     """Authentication and key errors: the same key will be refused next time too."""
-    text = str(error)
-    return any(marker in text for marker in _PERMANENT_MARKERS)
+    return isinstance(error, SshAuthError)
 
 
 def remote_dir(run_id: str) -> str:

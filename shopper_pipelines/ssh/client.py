@@ -33,6 +33,13 @@ class HostKeyMismatchError(SshError):
     """The server's host key is not the one pinned for this instance."""
 
 
+class SshAuthError(SshError):
+    """The key was refused or cannot be read: trying again with it will fail again."""
+
+
+_AUTH_ERRORS = (paramiko.AuthenticationException, paramiko.BadAuthenticationType)
+
+
 @dataclass(frozen=True)
 class SshTarget:
     host: str
@@ -68,7 +75,7 @@ def _pkey(text: str) -> paramiko.PKey:
             return kind.from_private_key(io.StringIO(text))
         except (paramiko.SSHException, ValueError):
             continue
-    raise SshError("the private key is not an OpenSSH ed25519, ECDSA or RSA key")
+    raise SshAuthError("the private key is not an OpenSSH ed25519, ECDSA or RSA key")
 
 
 def _connection(target: SshTarget, timeout_s: float) -> Connection:
@@ -119,6 +126,8 @@ def run_command(
         return CommandResult(result.exited, result.stdout, result.stderr, host_key)
     except SshError:
         raise
+    except _AUTH_ERRORS as error:
+        raise SshAuthError(f"{target!r}: {type(error).__name__}: {error}") from None
     except Exception as error:  # paramiko, socket and invoke (CommandTimedOut) failures alike
         raise SshError(f"{target!r}: {type(error).__name__}: {error}") from None
     finally:
@@ -175,6 +184,8 @@ def _transfer(target: SshTarget, local: Path, remote: str, *, upload: bool) -> s
         return host_key
     except SshError:
         raise
+    except _AUTH_ERRORS as error:
+        raise SshAuthError(f"{target!r}: {type(error).__name__}: {error}") from None
     except (paramiko.SSHException, OSError, EOFError) as error:
         where = f"{'upload to' if upload else 'download of'} {remote!r}"
         raise SshError(f"{target!r}: {where} failed: {type(error).__name__}: {error}") from None

@@ -11,6 +11,7 @@ import pytest
 
 from shopper_pipelines.ssh.client import (
     HostKeyMismatchError,
+    SshAuthError,
     SshError,
     SshTarget,
     download,
@@ -105,8 +106,26 @@ def test_unknown_key_is_refused(openssh):
     stranger = SshTarget(
         target.host, target.port, target.user, generate_key_pair("x").private_openssh
     )
-    with pytest.raises(SshError, match="Authentication"):
+    with pytest.raises(SshAuthError, match="Authentication"):
         run_command(stranger, "true")
+    with pytest.raises(SshAuthError, match="Authentication"):
+        upload(stranger, Path(__file__), "refused.txt")
+
+
+def test_an_unreadable_key_is_an_auth_error_and_a_closed_port_is_not(openssh):
+    """The benchmark runner aborts on SshAuthError (retrying the same key cannot help) and
+    retries other SSH errors: the two must be told apart by type, not by message text."""
+    target, _, _ = openssh
+    garbage = SshTarget(target.host, target.port, target.user, "not a key")
+    with pytest.raises(SshAuthError, match="private key is not"):
+        run_command(garbage, "true")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    unreachable = SshTarget("127.0.0.1", closed, target.user, target.private_key)
+    with pytest.raises(SshError) as refused:
+        run_command(unreachable, "true", timeout_s=5)
+    assert not isinstance(refused.value, SshAuthError)
 
 
 def test_fingerprint_matches_ssh_keygen(tmp_path):
