@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from shopper_pipelines.errors import InvalidInputError
-from shopper_pipelines.inventory.gpu_models import canonical_name
+from shopper_pipelines.inventory.gpu_models import canonical_name, lookup
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "partial", "failed")
@@ -34,6 +34,8 @@ FLAG_NO_SUCCESS = "no_successful_requests"
 FLAG_DEGENERATE_TPS = "degenerate_tps"
 FLAG_NO_GPU = "no_gpu_info"
 FLAG_MIXED_GPUS = "mixed_gpus"
+# A GPU name no catalogue entry matches: its figures would rank a card nobody can rent.
+FLAG_UNKNOWN_GPU = "unknown_gpu"
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,9 @@ def parse_result(data: Any, where: str) -> MeasuredResult:
     valid = (
         bool(data["valid"])
         and status != "failed"
-        and not ({FLAG_NO_SUCCESS, FLAG_DEGENERATE_TPS, FLAG_NO_GPU} & set(all_flags))
+        and not (
+            {FLAG_NO_SUCCESS, FLAG_DEGENERATE_TPS, FLAG_NO_GPU, FLAG_UNKNOWN_GPU} & set(all_flags)
+        )
     )
     return MeasuredResult(
         result_id=result_id,
@@ -248,6 +252,8 @@ def _gpus(read: _Reader, data: dict[str, Any]) -> tuple[str, str | None, int, fl
     chosen = max(set(canonical), key=canonical.count)
     flags = [FLAG_MIXED_GPUS] if len(set(canonical)) > 1 else []
     raw_name = names[canonical.index(chosen)]
+    if lookup(raw_name) is None:
+        flags.append(FLAG_UNKNOWN_GPU)
     return chosen, raw_name, len(names), round(min(vram), 1) if vram else None, flags
 
 

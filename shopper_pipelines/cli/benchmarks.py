@@ -126,6 +126,9 @@ def _pick(kind: str, model: str, output: OutputFormat) -> None:
     row = choose(db_path, resolved)
     reference = choose(db_path, resolved, "published")
     if output is OutputFormat.json:
+        for pick in (row, reference):  # as `list` and `get` give them: a list, not text
+            if pick is not None:
+                pick["flags"] = orjson.loads(pick["flags"])
         print_json({"model": resolved, kind: row, "published_reference": reference})
         return
     if row is None:

@@ -101,6 +101,7 @@ def _configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("paramiko").setLevel(logging.WARNING)  # one INFO line per SSH connection
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from shopper_pipelines.benchmarks.analytics import cheapest
 from shopper_pipelines.benchmarks.store import (
     DUPLICATE,
     REJECTED,
@@ -152,6 +153,19 @@ def test_gpu_model_is_canonical_from_host_gpus(db_path):
     assert row is not None
     assert (row["gpu_model"], row["valid"]) == ("unknown", False)
     assert "no_gpu_info" in json.loads(row["flags"])
+
+
+def test_a_gpu_no_catalogue_knows_is_stored_but_left_out_of_the_rankings(db_path):
+    """Bug: a result from a GPU named "Potato 9000" loaded as valid and became the
+    cheapest $/M for its model, a card nobody can rent. It is now flagged unknown_gpu,
+    stored invalid and left out of `cheapest` (the real RTX 4090 result answers)."""
+    real = store_result(db_path, variant(tps=100.0), "vastai", 0.35)
+    potato = store_result(db_path, variant(gpu_name="Potato 9000", tps=5000.0), "other", 0.01)
+    row = _row(db_path, potato, "gpu_model, valid, flags")
+    assert row is not None and (row["gpu_model"], row["valid"]) == ("Potato 9000", False)
+    assert "unknown_gpu" in json.loads(row["flags"])
+    pick = cheapest(db_path, "llama3.1:8b", source="measured")
+    assert pick is not None and pick["result_id"] == real
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,8 @@ def test_best_and_cheapest_answer_from_our_measurements(cli_env, loaded):
     cheapest = _json(cli_env, "cheapest", "-m", "llama3.1:8b")["cheapest"]
     assert cheapest["result_id"] == "bench-3f9a2c71d04e"
     assert round(cheapest["dollars_per_m_tokens"], 3) == 0.575
+    # Regression: best/cheapest gave flags as JSON text ("[]") where list/get give a list.
+    assert isinstance(cheapest["flags"], list) and isinstance(best["best"]["flags"], list)
     text = run_cli("benchmarks", "cheapest", "-m", "llama3.1:8b", env=cli_env).stdout
     assert "$0.58" in text and "published (ref)" in text
 
