@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from shopper_pipelines.cli import benchmark_offers as benchmark_offer_commands
 from shopper_pipelines.cli import benchmark_runs as benchmark_run_commands
 from shopper_pipelines.cli import benchmarks as benchmark_commands
 from shopper_pipelines.cli import costs as cost_commands
@@ -40,6 +41,8 @@ app.add_typer(cost_commands.costs_app, name="costs")
 app.add_typer(cost_commands.budgets_app, name="budgets")
 app.add_typer(report_commands.report_app, name="report")
 app.add_typer(benchmark_commands.benchmarks_app, name="benchmarks")
+benchmark_commands.benchmarks_app.command("recommend")(benchmark_offer_commands.recommend_command)
+benchmark_commands.benchmarks_app.command("offers")(benchmark_offer_commands.offers_command)
 benchmark_commands.benchmarks_app.command("run")(benchmark_run_commands.run)
 benchmark_commands.benchmarks_app.command("status")(benchmark_run_commands.status)
 
