@@ -8,11 +8,13 @@ when its estimated cost would take the spend past the budget, then rent a sessio
 its JSON result and store it. The session is destroyed in a `finally`, whatever happened,
 interrupts included (see `runner_signals`). Two attempts per combination; a permanent SSH
 error (key refused or unreadable) aborts the run; a result whose errors say a retry will
-not help (out of memory) is not retried. The renter's private key lives only in memory.
+not help (out of memory) is not retried. A session whose destroy is not confirmed ends the
+run `failed`, its error naming every session that may still bill (`sessions_alive`), so
+the caller can say so loudly. The renter's private key lives only in memory.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,8 +24,17 @@ from shopper_pipelines.benchmarks import runner_remote as remote
 from shopper_pipelines.benchmarks import runner_store as runs
 from shopper_pipelines.benchmarks.runner_offers import cheapest_offer, fits
 from shopper_pipelines.benchmarks.runner_plan import BenchmarkPlan, estimate_cost, new_run_id
-from shopper_pipelines.benchmarks.runner_signals import interrupts_unwind, shielded
-from shopper_pipelines.benchmarks.runner_walk import BudgetStop, Progress, Walker
+from shopper_pipelines.benchmarks.runner_signals import (
+    describe_interrupt,
+    interrupts_unwind,
+    shielded,
+)
+from shopper_pipelines.benchmarks.runner_walk import (
+    BudgetStop,
+    DestroyUnconfirmed,
+    Progress,
+    Walker,
+)
 from shopper_pipelines.errors import InvalidInputError
 from shopper_pipelines.sessions import lifecycle
 from shopper_pipelines.settings import Settings
@@ -39,6 +50,8 @@ class RunOutcome:
     items_failed: int
     spent_usd: Decimal
     error: str | None = None
+    # Sessions not confirmed destroyed: id -> why (instance, retry command); still billing.
+    sessions_alive: dict[str, str] = field(default_factory=dict)
 
 
 def start_run(settings: Settings, plan: BenchmarkPlan) -> str:
@@ -84,13 +97,17 @@ def execute_run(
     except remote.PermanentSshError as permanent:
         status, error = "failed", str(permanent)
         runs.finish_pending(db, run_id, "skipped", f"run aborted: {permanent}")
+    except DestroyUnconfirmed:
+        status, error = "failed", "stopped renting: a session could not be destroyed"
+        runs.finish_pending(db, run_id, "skipped", "run aborted: a session was not destroyed")
     except Exception as unexpected:
         _stop(walker, "failed", f"{type(unexpected).__name__}: {unexpected}", "run failed")
         raise
     except BaseException as interrupt:  # Ctrl-C, SIGTERM, or Dagster terminating the run
-        why = str(interrupt) or type(interrupt).__name__
+        why = walker.interrupted_during or describe_interrupt(interrupt)
         _stop(walker, "interrupted", f"interrupted ({why})", "run interrupted")
         raise
+    walker.refresh_counts()
     if status == "completed" and walker.failed and not walker.done:
         status, error = "failed", "no combination produced a result"
     return _finish(walker, status, error)
@@ -100,32 +117,56 @@ def _stop(walker: Walker, status: str, error: str, item_note: str) -> None:
     """End a run that is stopping on an exception: no session of it may outlive it."""
     db = walker.settings.database_path
     with shielded():
+        listed = runs.items(db, walker.run_id)
         left = {walker.current} if walker.current else set()
-        for item in runs.items(db, walker.run_id):
+        for item in listed:
             if item["session_id"] and item["status"] in ("pending", "running"):
                 left.add(item["session_id"])
         for session_id in sorted(left):
-            _sweep(walker.settings, session_id)
+            note = _sweep(walker, session_id)
+            for item in listed:
+                if note is not None and item["session_id"] == session_id:
+                    runs.upsert_item(db, walker.run_id, item["gpu_model"], item["model"],
+                                     item["attempt"], status="failed",
+                                     error_type="destroy_unconfirmed", error=note,
+                                     retry_suggested=False)  # fmt: skip
         runs.finish_pending(db, walker.run_id, "skipped", item_note)
+        walker.refresh_counts()
         _finish(walker, status, error)
 
 
-def _sweep(settings: Settings, session_id: str) -> None:
+def _sweep(walker: Walker, session_id: str) -> str | None:
     """Destroy a session the attempt's own `finally` did not reach (a signal landed
-    between two statements); already-terminated sessions are left as they are."""
-    from shopper_pipelines.sessions.models import LIVE
+    between two statements); already-terminated sessions are left as they are. Returns
+    what to say about a session left not terminated (it is named in the run's error)."""
+    from shopper_pipelines.sessions.models import LIVE, Status
     from shopper_pipelines.sessions.store import require_session
 
-    if require_session(settings.database_path, session_id).status in LIVE:
+    settings = walker.settings
+    session = require_session(settings.database_path, session_id)
+    if session.status in LIVE:
         logger.warning("benchmark run: destroying %s left behind by an interrupt", session_id)
-        lifecycle.done(settings, session_id)
+        try:
+            session = lifecycle.done(settings, session_id)
+        except Exception as error:
+            logger.exception("benchmark run: destroy of %s failed", session_id)
+            return walker.note_unconfirmed(session_id, f"destroy failed: {error}")
+    if session.status is Status.TERMINATED or session_id in walker.unconfirmed:
+        return None  # gone, or its attempt already recorded it as not destroyed
+    return walker.note_unconfirmed(session_id, f"session {session.status.value}")
 
 
 def _finish(walker: Walker, status: str, error: str | None) -> RunOutcome:
+    alive = walker.alive_note()
+    if alive is not None:
+        status = "failed" if status == "completed" else status
+        error = f"{error}; {alive}" if error else alive
+        walker.progress(f"WARNING: {alive}")
     runs.update_run(
         walker.settings.database_path, walker.run_id, status=status, error=error,
         finished_at=datetime.now(UTC), spent_usd=walker.spent, items_done=walker.done,
         items_failed=walker.failed, progress=f"{status}: {walker.done} ok, {walker.failed} failed",
     )  # fmt: skip
     walker.progress(f"run {walker.run_id} {status}" + (f": {error}" if error else ""))
-    return RunOutcome(walker.run_id, status, walker.done, walker.failed, walker.spent, error)
+    return RunOutcome(walker.run_id, status, walker.done, walker.failed, walker.spent, error,
+                      dict(walker.unconfirmed))  # fmt: skip

@@ -24,7 +24,7 @@ def _in_main_thread() -> bool:
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+    raise KeyboardInterrupt(f"stopped by {signal_name(signum)}")
 
 
 @contextmanager
@@ -67,3 +67,15 @@ def shielded() -> Iterator[Shield]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+def describe_interrupt(interrupt: BaseException) -> str:
+    """ "stopped by SIGTERM" (our handler's message), "SIGINT" for a plain Ctrl-C, else the
+    exception's own words or type (Dagster's interruption)."""
+    if str(interrupt):
+        return str(interrupt)
+    return "SIGINT" if isinstance(interrupt, KeyboardInterrupt) else type(interrupt).__name__

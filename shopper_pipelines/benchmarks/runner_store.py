@@ -167,6 +167,21 @@ def upsert_item(
             )
 
 
+def count_items(db_path: Path, run_id: str) -> tuple[int, int]:
+    """(ok, failed) combinations, from the item rows: ok when an attempt is ok, failed
+    when none is and one failed (an interrupted or unconfirmed-destroy attempt included).
+    Skipped combinations (VRAM, no offer at the first try, budget) are neither."""
+    with connect(db_path, read_only=True) as con:
+        row = con.execute(
+            "SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok AND failed)"
+            " FROM (SELECT bool_or(status = 'ok') AS ok, bool_or(status = 'failed')"
+            " OR bool_or(status = 'skipped' AND attempt > 1) AS failed"
+            " FROM benchmark_run_items WHERE run_id = ? GROUP BY gpu_model, model)",
+            [run_id],
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 def finish_pending(db_path: Path, run_id: str, status: str, error: str) -> int:
     """Mark every attempt still pending or running with `status`; returns how many."""
     with connect(db_path) as con:

@@ -3,7 +3,13 @@ session each attempt rents, measured and then destroyed whatever happened.
 
 Signals are held back (`runner_signals.shielded`) while a session is destroyed, and the
 session in flight is kept in `current` so the run's own stop path can sweep it if an
-interrupt lands between two statements of an attempt.
+interrupt lands between two statements of an attempt. `step` names what the attempt is
+doing, so an interrupt's reason says where it landed.
+
+A destroy that is not confirmed leaves an instance that may still bill: the attempt's item
+fails with `destroy_unconfirmed` (naming the session, its instance and the command that
+retries the destroy) and the attempt raises `DestroyUnconfirmed`, which ends the run
+`failed`: no more rentals on a run that cannot clean up after itself.
 """
 
 import logging
@@ -16,11 +22,16 @@ from typing import Any
 import orjson
 
 from shopper_pipelines.benchmarks import llm_models
+from shopper_pipelines.benchmarks import runner_cleanup as cleanup
 from shopper_pipelines.benchmarks import runner_remote as remote
 from shopper_pipelines.benchmarks import runner_store as runs
 from shopper_pipelines.benchmarks.runner_offers import AttemptOutcome, cheapest_offer, fits
 from shopper_pipelines.benchmarks.runner_plan import BenchmarkPlan, billed_seconds, estimate_cost
-from shopper_pipelines.benchmarks.runner_signals import shielded
+from shopper_pipelines.benchmarks.runner_signals import (
+    describe_interrupt,
+    shielded,
+    signal_name,
+)
 from shopper_pipelines.errors import BudgetExceededError
 from shopper_pipelines.sessions import lifecycle, provision
 from shopper_pipelines.sessions.models import Session, SessionRequest, Status, Workload
@@ -40,6 +51,10 @@ class BudgetStop(Exception):
     """The next attempt's estimate would take the spend past the budget."""
 
 
+class DestroyUnconfirmed(Exception):
+    """An attempt's session was not confirmed destroyed: it may still be billing."""
+
+
 class Walker:
     """One run's walk over its grid, with its spend and counters."""
 
@@ -50,6 +65,9 @@ class Walker:
         self.spent = Decimal(0)
         self.done = self.failed = 0
         self.current: str | None = None  # the session being measured, until destroyed
+        self.step = "plan"  # what the attempt in flight is doing (named by interrupts)
+        self.interrupted_during: str | None = None  # where the first interrupt landed
+        self.unconfirmed: dict[str, str] = {}  # session id -> why it may still bill
 
     def say(self, gpu: str, model: str, step: str) -> None:
         line = f"{gpu} x {model}: {step}"
@@ -59,9 +77,24 @@ class Walker:
     def _item(self, gpu: str, model: str, attempt: int, **fields: Any) -> None:
         runs.upsert_item(self.settings.database_path, self.run_id, gpu, model, attempt, **fields)
 
+    def refresh_counts(self) -> None:
+        """Counters from the item rows, so the run's totals and its items always agree."""
+        self.done, self.failed = runs.count_items(self.settings.database_path, self.run_id)
+
     def _count(self) -> None:
+        self.refresh_counts()
         runs.update_run(self.settings.database_path, self.run_id, spent_usd=self.spent,
                         items_done=self.done, items_failed=self.failed)  # fmt: skip
+
+    def alive_note(self) -> str | None:
+        """What the run's error says about sessions it could not confirm destroyed."""
+        return cleanup.alive_note(self.unconfirmed)
+
+    def note_unconfirmed(self, session_id: str, gone: str) -> str:
+        """Remember a session that may still bill; the item error that says so."""
+        note = cleanup.unconfirmed_note(self.settings, session_id, gone)
+        self.unconfirmed[session_id] = note
+        return note
 
     def walk(self) -> None:
         for gpu, model in self.plan.combinations:
@@ -85,20 +118,16 @@ class Walker:
                 self.say(gpu, model, f"skipped: {why}")
                 self._item(gpu, model, attempt, status="skipped", error_type="no_offer",
                            error=why, finished_at=datetime.now(UTC))  # fmt: skip
-                if attempt > 1:
-                    self.failed += 1
                 return
             tried.add(offer["id"])
             self._check_budget(gpu, model, attempt, offer)
             outcome = self.attempt(gpu, model, attempt, offer)
             if outcome.status == "ok":
-                self.done += 1
                 return
             self.say(gpu, model, f"attempt {attempt} failed ({outcome.error_type}): "
                                  f"{outcome.error}")  # fmt: skip
             if not outcome.retry_suggested:
                 break
-        self.failed += 1
 
     def _check_budget(self, gpu: str, model: str, attempt: int, offer: dict[str, Any]) -> None:
         estimate = estimate_cost(offer["price_per_hour"], self.plan.duration_s)
@@ -126,6 +155,7 @@ class Walker:
                        finished_at=datetime.now(UTC))  # fmt: skip
             raise BudgetStop(str(refused)) from None
         session_id = self.current = requested.session.session_id
+        self.step = "provision"
         outcome = AttemptOutcome("failed", "interrupted", "stopped before it finished", False)
         try:
             self._item(gpu, model, attempt, status="running", session_id=session_id,
@@ -138,15 +168,26 @@ class Walker:
         except Exception as error:
             outcome = AttemptOutcome("failed", "error", f"{type(error).__name__}: {error}", False)
             raise
+        except BaseException as interrupt:  # Ctrl-C, SIGTERM: say where it landed
+            step = self.step
+            outcome = AttemptOutcome("failed", "interrupted", f"interrupted during {step}", False)
+            if self.interrupted_during is None:
+                why = describe_interrupt(interrupt)
+                self.interrupted_during = (f"{why} during {step} of {gpu} x {model}, "
+                                           f"session {session_id}")  # fmt: skip
+            raise
         finally:
             self._end(gpu, model, attempt, session_id, outcome)
             self.current = None
+            self.step = "plan"
+        if session_id in self.unconfirmed:
+            raise DestroyUnconfirmed(self.unconfirmed[session_id])
         return outcome
 
     def _measure(
         self, gpu: str, model: str, attempt: int, session_id: str, private_key: str
     ) -> AttemptOutcome:
-        step = "provision"
+        self.step = step = "provision"
         try:
             session = provision.provision_session(
                 self.settings, session_id, progress=lambda m: self.say(gpu, model, m),
@@ -162,20 +203,20 @@ class Walker:
             target = SshTarget(session.ssh_host, session.ssh_port, session.ssh_user,
                                private_key, session.host_key)  # fmt: skip
             folder = remote.remote_dir(self.run_id)
-            step = "upload"
+            self.step = step = "upload"
             self.say(gpu, model, f"uploading benchmark scripts to {folder}")
             remote.upload_scripts(target, folder, self.scripts_dir)
-            step = "run"
+            self.step = step = "run"
             self.say(gpu, model, f"running bench.py for {self.plan.duration_s}s")
             bench = remote.run_bench(target, folder, model=model, runtime=self.plan.runtime,
                                      duration_s=self.plan.duration_s,
                                      concurrency=self.plan.concurrency)  # fmt: skip
-            step = "download"
+            self.step = step = "download"
             local = self.settings.benchmark_results_dir / self.run_id / _slug(gpu)
             local = local / Path(bench.remote_result).name
             self.say(gpu, model, f"downloading {Path(bench.remote_result).name}")
             remote.download_result(target, bench.remote_result, local)
-            step = "store"
+            self.step = step = "store"
             return self._store(gpu, model, session, local)
         except SshError as error:
             if remote.is_permanent(error):
@@ -216,27 +257,46 @@ class Walker:
         self, gpu: str, model: str, attempt: int, session_id: str, outcome: AttemptOutcome
     ) -> None:
         """Destroy the session (signals held back meanwhile) and record the attempt."""
+        interrupted = outcome.error_type == "interrupted"
         with shielded() as shield:
-            self.say(gpu, model, f"destroying session {session_id}")
+            if interrupted:
+                self.say(gpu, model, f"interrupt received during {self.step}: "
+                                     f"destroying session {session_id} ...")  # fmt: skip
+            else:
+                self.say(gpu, model, f"destroying session {session_id}")
+            self.step = "destroy"
             try:
                 ended = lifecycle.done(self.settings, session_id)
                 gone = f"session {session_id} {ended.status.value}"
+                if ended.status is not Status.TERMINATED and ended.status_reason:
+                    gone += f": {ended.status_reason}"
             except Exception as error:  # the lifecycle sensor retries what is left
                 logger.exception("benchmark run %s: destroy of %s failed", self.run_id, session_id)
                 ended, gone = None, f"destroy of {session_id} failed: {error}"
-            cost = _session_cost(self.settings, session_id)
+            cost = cleanup.session_cost(self.settings, session_id)
             self.spent += cost
-            error = outcome.error
+            fields: dict[str, Any] = {
+                "status": outcome.status, "error_type": outcome.error_type,
+                "error": outcome.error, "retry_suggested": outcome.retry_suggested,
+            }  # fmt: skip
             if ended is None or ended.status is not Status.TERMINATED:
-                error = f"{error}; {gone}" if error else gone
-            self._item(gpu, model, attempt, status=outcome.status, error_type=outcome.error_type,
-                       error=error, retry_suggested=outcome.retry_suggested,
-                       result_id=outcome.result_id, result_path=outcome.result_path,
-                       cost_usd=cost, finished_at=datetime.now(UTC))  # fmt: skip
+                note = self.note_unconfirmed(session_id, gone)
+                before = (f"measured ({outcome.result_id}), but" if outcome.status == "ok"
+                          else f"{outcome.error_type}: {outcome.error};")  # fmt: skip
+                fields = {"status": "failed", "error_type": "destroy_unconfirmed",
+                          "error": f"{before} {note}", "retry_suggested": False}  # fmt: skip
+                self.say(gpu, model, f"WARNING: {note}")
+            self._item(gpu, model, attempt, **fields, result_id=outcome.result_id,
+                       result_path=outcome.result_path, cost_usd=cost,
+                       finished_at=datetime.now(UTC))  # fmt: skip
             self._count()
-            self.say(gpu, model, f"{gone}; cost ${cost:.4f}, run spent ${self.spent:.4f}")
-        if shield.interrupted:
-            raise KeyboardInterrupt("interrupted while a session was being destroyed")
+            spent = "cost so far" if session_id in self.unconfirmed else "cost"
+            self.say(gpu, model, f"{gone}; {spent} ${cost:.4f}, run spent ${self.spent:.4f}")
+        if shield.interrupted and self.interrupted_during is None:
+            # A signal held back while destroying (the attempt was not interrupted before).
+            name = signal_name(shield.received[0])
+            self.interrupted_during = f"{name} while session {session_id} was being destroyed"
+            raise KeyboardInterrupt(f"stopped by {name}")
 
 
 def _hours(plan: BenchmarkPlan) -> int:
@@ -252,16 +312,3 @@ def _location(settings: Settings, session: Session) -> str | None:
 
     offer = get_offer(settings.database_path, session.offer_key)
     return (offer or {}).get("location") or (offer or {}).get("country")
-
-
-def _session_cost(settings: Settings, session_id: str) -> Decimal:
-    """price x (destroyed - created): what the provider bills for the session so far."""
-    from shopper_pipelines.sessions.store import require_session
-
-    session = require_session(settings.database_path, session_id)
-    if session.instance_id is None and session.status is Status.TERMINATED:
-        return Decimal(0)  # nothing was ever created
-    end = session.terminated_at or datetime.now(UTC)
-    seconds = Decimal(str(max((end - session.created_at).total_seconds(), 0.0)))
-    price = Decimal(str(session.price_per_hour))
-    return (price * seconds / Decimal(3600)).quantize(Decimal("0.000001"))

@@ -1,7 +1,9 @@
 """`benchmarks run|status`: automated benchmark runs over sessions.
 
 `run` works in the foreground and prints each step; Ctrl-C (or SIGTERM) destroys the
-session in flight, marks the run interrupted and exits 130, so nothing keeps billing.
+session in flight, marks the run interrupted and exits 130, so nothing keeps billing. A
+session whose destroy could not be confirmed is printed as a WARNING naming the session,
+its instance and the command that retries the destroy, and the run exits non-zero.
 """
 
 from typing import Annotated, Any
@@ -56,15 +58,27 @@ def run(
             progress=lambda line: errors.print(f"  {line}", highlight=False, markup=False),
         )
     except KeyboardInterrupt:
-        errors.print(f"Run {run_id} interrupted; its sessions were destroyed.")
+        if not _warn_alive(settings, run_id):
+            errors.print(f"Run {run_id} interrupted; its sessions were destroyed.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finished = require_run(settings.database_path, run_id)
     if output is OutputFormat.json:
         print_json(_payload(settings, finished))
     else:
         _print_run(settings, finished)
-    if outcome.items_done == 0:
+    if _warn_alive(settings, run_id) or outcome.items_done == 0:
         raise typer.Exit(1)
+
+
+def _warn_alive(settings: Any, run_id: str) -> bool:
+    """Print a WARNING per session of the run not confirmed destroyed; whether any was."""
+    from shopper_pipelines.benchmarks.runner_store import items
+
+    alive = [i for i in items(settings.database_path, run_id)
+             if i["error_type"] == "destroy_unconfirmed"]  # fmt: skip
+    for item in alive:
+        errors.print(f"WARNING: run {run_id}: {item['error']}", highlight=False, markup=False)
+    return bool(alive)
 
 
 def status(

@@ -84,6 +84,14 @@ def costs(
     """Total cost, sessions and hours, by provider and GPU (running sessions to now)."""
     if ctx.invoked_subcommand is not None:
         return
+    if session:
+        given = [flag for flag, value in (("-c/--consumer", consumer), ("-p/--period", period),
+                 ("--start", start), ("--end", end)) if value is not None]  # fmt: skip
+        if given:
+            raise InvalidInputError(
+                f"-s/--session {session!r} cannot be combined with {', '.join(given)}: a"
+                " session's bill covers its whole life; drop -s for a filtered summary"
+            )
     from shopper_pipelines.costs.ledger import PERIODS, check_range, cost_summary, session_cost
 
     if period is not None and period not in PERIODS:
@@ -226,24 +234,36 @@ def _target(consumer: str | None, is_global: bool) -> str:
 @budgets_app.command("set")
 def budgets_set(
     consumer: Annotated[str | None, typer.Argument(help="Consumer id")] = None,
-    monthly: Annotated[str | None, typer.Option("--monthly", help="Monthly budget, USD")] = None,
+    monthly: Annotated[
+        str | None,
+        typer.Option("--monthly", help="Monthly budget, USD (required for a new budget)"),
+    ] = None,
     thresholds: Annotated[
-        str, typer.Option("--thresholds", help="Alert at these percentages")
-    ] = "50,80,100",
+        str | None,
+        typer.Option("--thresholds", help="Alert at these percentages (new budget: 50,80,100)"),
+    ] = None,
     action: Annotated[
-        str, typer.Option("--action", help="At 100%: warn, refuse (new sessions) or stop (all)")
-    ] = "warn",
+        str | None,
+        typer.Option(
+            "--action",
+            help="At 100%: warn, refuse (new sessions) or stop (all) (new budget: warn)",
+        ),
+    ] = None,
     is_global: Global = False,
     output: Output = OutputFormat.table,
 ) -> None:
-    """Create or replace a consumer's monthly budget (or the global one)."""
+    """Create a consumer's monthly budget (or the global one), or change an existing one.
+
+    Options not given keep the existing budget's values (a new budget needs --monthly
+    and gets alerts at 50,80,100 % and action warn), so e.g. `--thresholds 150` alone
+    changes only the thresholds.
+    """
     from shopper_pipelines.costs.budgets import parse_thresholds, set_budget
 
     target = _target(consumer, is_global)
-    if monthly is None:
-        raise InvalidInputError("--monthly is required (USD per month), e.g. --monthly 100")
-    budget = set_budget(get_settings().database_path, target, monthly,
-                        thresholds=parse_thresholds(thresholds), action=action)  # fmt: skip
+    parsed = None if thresholds is None else parse_thresholds(thresholds)
+    budget = set_budget(get_settings().database_path, target, monthly, thresholds=parsed,
+                        action=action)  # fmt: skip
     if output is OutputFormat.json:
         print_json(jsonable(budget.view()))
         return
@@ -300,7 +320,11 @@ def budgets_check(output: Output = OutputFormat.table) -> None:
         print_json(jsonable({"alerts": sent, "stopped": stopped}))
         return
     for alert in sent:
-        console.print(f"ALERT {alert['message']} (webhook: {alert['channels']['webhook']})",
+        channels = alert["channels"]
+        resent = alert.get("resent")
+        label = "ALERT" if resent is None else ("RESENT ALERT" if resent else "ALERT GIVEN UP")
+        delivery = f", delivery {channels['delivery']}" if channels.get("delivery") else ""
+        console.print(f"{label} {alert['message']} (webhook: {channels['webhook']}{delivery})",
                       highlight=False)  # fmt: skip
     for session_id in stopped:
         console.print(f"Stopped {session_id}: monthly budget exceeded", highlight=False)

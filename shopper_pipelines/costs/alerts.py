@@ -3,50 +3,41 @@ optional webhook; and which sessions a `stop` budget ends.
 
 An alert is claimed in `budget_alerts` before it is sent (the primary key makes the
 claim exactly-once, even with two evaluators racing), then sent, then its channel
-results are written back. A webhook that still fails after its retries is recorded as
-failed and not resent: the log line and the row stand. The webhook URL is a secret
-(it often carries a token): it never appears in logs, errors or the warehouse.
+results are written back. A webhook that still fails after its in-call retries is
+recorded with `delivery: retrying` and re-sent by later checks (the sensor runs every
+minute), spaced out (1, 2, 4 ... minutes, at most an hour apart) until it is delivered,
+or until 24 hours or 30 tries have passed: then `delivery: gave_up` and one error in the
+log. The log line itself is written once. The webhook URL is a secret (it often carries
+a token): it never appears in logs, errors or the warehouse.
 """
 
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
-from shopper_pipelines.costs.billing import cents
+from shopper_pipelines.costs.billing import cents, usd_text
 from shopper_pipelines.costs.budgets import budget_status
 from shopper_pipelines.costs.ledger import running_costs
+from shopper_pipelines.costs.webhook import post_webhook
 from shopper_pipelines.settings import Settings
 from shopper_pipelines.warehouse import connect
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+__all__ = ["list_alerts", "post_webhook", "resend_failed", "send_budget_alerts"]
+
+RESEND_FOR = timedelta(hours=24)  # a failed webhook is re-sent for this long after the alert
+MAX_WEBHOOK_TRIES = 30  # ... or until this many tries (each with its own retries)
+MAX_RESEND_GAP = timedelta(hours=1)
+CLAIM_LEASE = timedelta(minutes=5)
 
 
-class _HideWebhookUrls(logging.Filter):
-    """httpx logs every request's full URL at INFO: hide webhook URLs (they are secrets)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets and isinstance(record.args, tuple):
-            record.args = tuple(
-                "<alert webhook>" if any(s in str(arg) for s in self.secrets) else arg
-                for arg in record.args
-            )
-        return True
-
-
-_hide = _HideWebhookUrls()
-logging.getLogger("httpx").addFilter(_hide)
 STOPPABLE = ("provisioning", "running")
 
 
@@ -64,44 +55,10 @@ def alert_payload(status: dict[str, Any], threshold: int) -> dict[str, Any]:
         "budget_usd": str(cents(status["monthly_usd"])),
         "action": status["action"],
         "message": (
-            f"{who} spent ${cents(status['spend_usd'])} of ${cents(status['monthly_usd'])} "
+            f"{who} spent {usd_text(status['spend_usd'])} of {usd_text(status['monthly_usd'])} "
             f"in {status['month']:%Y-%m} ({status['percent']:.1f}%, threshold {threshold}%)"
         ),
     }
-
-
-def post_webhook(
-    url: str,
-    payload: dict[str, Any],
-    *,
-    attempts: int,
-    backoff_s: float,
-    timeout_s: float,
-    sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """POST JSON; retry 5xx/429/timeouts/connection errors with backoff. 'ok' or why not.
-
-    The result never contains the URL.
-    """
-    last = "not sent"
-    _hide.secrets.add(url)
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
-        for attempt in range(1, attempts + 1):
-            try:
-                answer = client.post(url, json=payload)
-            except httpx.TimeoutException:
-                last = "timed out"
-            except httpx.TransportError as error:
-                last = f"connection failed ({type(error).__name__})"
-            else:
-                if answer.is_success:
-                    return "ok"
-                last = f"HTTP {answer.status_code}"
-                if answer.status_code not in RETRY_STATUSES:
-                    return f"failed: {last} (not retried)"
-            if attempt < attempts:
-                sleep(backoff_s * 2 ** (attempt - 1))
-    return f"failed: {last} after {attempts} attempt(s)"
 
 
 def _claim(db: Path, status: dict[str, Any], threshold: int, now: datetime) -> bool:
@@ -143,19 +100,107 @@ def send_budget_alerts(
                 continue
             payload = alert_payload(status, threshold)
             logger.warning("BUDGET ALERT: %s; action %s", payload["message"], status["action"])
-            channels = {"log": "ok", "webhook": "off"}
+            channels: dict[str, Any] = {"log": "ok", "webhook": "off", "delivery": "off"}
             if settings.alert_webhook_url is not None:
-                channels["webhook"] = post_webhook(
-                    settings.alert_webhook_url.get_secret_value(), payload,
-                    attempts=settings.alert_webhook_attempts,
-                    backoff_s=settings.alert_webhook_backoff_s,
-                    timeout_s=settings.alert_webhook_timeout_s, sleep=sleep,
-                )  # fmt: skip
-                if channels["webhook"] != "ok":
-                    logger.error("budget alert webhook %s", channels["webhook"])
+                result = _post(settings, payload, sleep)
+                channels = _delivered(channels, result, tries=1, now=now)
+                if result != "ok":
+                    logger.error("budget alert webhook %s; will re-send", result)
             _channels(db, status["consumer"], status["month"], threshold, channels)
             sent.append({**payload, "channels": channels})
-    return sent
+    return sent + resend_failed(settings, now, sleep=sleep)
+
+
+def _post(settings: Settings, payload: dict[str, Any], sleep: Callable[[float], None]) -> str:
+    assert settings.alert_webhook_url is not None
+    return post_webhook(
+        settings.alert_webhook_url.get_secret_value(), payload,
+        attempts=settings.alert_webhook_attempts, backoff_s=settings.alert_webhook_backoff_s,
+        timeout_s=settings.alert_webhook_timeout_s, sleep=sleep,
+    )  # fmt: skip
+
+
+def _delivered(channels: dict[str, Any], result: str, *, tries: int, now: datetime) -> dict:
+    """The channels after a webhook try: delivered, or retrying with when to try next."""
+    if result == "ok":
+        return {**channels, "webhook": "ok", "delivery": "delivered", "webhook_tries": tries,
+                "next_try_at": None}  # fmt: skip
+    gap = min(timedelta(minutes=2 ** (tries - 1)), MAX_RESEND_GAP)
+    return {**channels, "webhook": result, "delivery": "retrying", "webhook_tries": tries,
+            "next_try_at": (now + gap).isoformat()}  # fmt: skip
+
+
+def _replace_channels(db: Path, row: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Compare-and-set: only one of two racing checks wins a re-send."""
+    with connect(db) as con:
+        won = con.execute(
+            "UPDATE budget_alerts SET channels = ? WHERE consumer_id = ? AND month = ?"
+            " AND threshold = ? AND channels = ? RETURNING threshold",
+            [orjson.dumps(new).decode(), row["consumer"], row["month"], row["threshold"],
+             row["channels"]],
+        ).fetchall()  # fmt: skip
+    return bool(won)
+
+
+def resend_failed(
+    settings: Settings, now: datetime | None = None, *, sleep: Callable[[float], None] = time.sleep
+) -> list[dict[str, Any]]:
+    """Re-send alerts whose webhook delivery failed, when their next try is due.
+
+    Bounded: after RESEND_FOR or MAX_WEBHOOK_TRIES the alert is marked `gave_up` and one
+    error is logged. Returns the alerts re-sent (`resent: True`) or given up (`resent: False`).
+    """
+    db = settings.database_path
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if settings.alert_webhook_url is None or not db.is_file():
+        return []
+    out = []
+    for row in _retrying(db, now):
+        channels = orjson.loads(row["channels"])
+        tries = int(channels.get("webhook_tries", 1))
+        spent, budget = Decimal(row["spend_usd"]), Decimal(row["budget_usd"])
+        percent = round(float(spent / budget * 100), 2)
+        status = {"consumer": row["consumer"], "global": row["consumer"] == "*",
+                  "month": row["month"], "spend_usd": spent, "monthly_usd": budget,
+                  "action": row["action"], "percent": percent}  # fmt: skip
+        payload = alert_payload(status, row["threshold"])
+        if now - row["sent_at"] >= RESEND_FOR or tries >= MAX_WEBHOOK_TRIES:
+            gave_up = {**channels, "delivery": "gave_up", "next_try_at": None}
+            if _replace_channels(db, row, gave_up):
+                logger.error("budget alert webhook for %s (threshold %s%%, %s) gave up after %s"
+                             " tries since %s; last: %s", row["consumer"], row["threshold"],
+                             f"{row['month']:%Y-%m}", tries, row["sent_at"],
+                             channels.get("webhook"))  # fmt: skip
+                out.append({**payload, "channels": gave_up, "resent": False})
+            continue
+        due = channels.get("next_try_at")
+        if due and datetime.fromisoformat(due) > now:
+            continue
+        lease = (now + CLAIM_LEASE).isoformat()  # a racing check waits; a crash retries later
+        claimed = {**channels, "webhook_tries": tries + 1, "next_try_at": lease}
+        if not _replace_channels(db, row, claimed):
+            continue  # another check is re-sending it
+        result = _post(settings, payload, sleep)
+        updated = _delivered(claimed, result, tries=tries + 1, now=now)
+        _channels(db, row["consumer"], row["month"], row["threshold"], updated)
+        if result == "ok":
+            logger.info("budget alert webhook for %s (threshold %s%%) delivered on try %s",
+                        row["consumer"], row["threshold"], tries + 1)  # fmt: skip
+        out.append({**payload, "channels": updated, "resent": True})
+    return out
+
+
+def _retrying(db: Path, now: datetime) -> list[dict[str, Any]]:
+    with connect(db, read_only=True) as con:
+        cursor = con.execute(
+            "SELECT consumer_id AS consumer, month, threshold, sent_at, spend_usd, budget_usd,"
+            ' action, channels FROM budget_alerts WHERE channels LIKE \'%"delivery":"retrying"%\''
+            " AND sent_at >= ? ORDER BY sent_at, consumer_id, threshold",
+            [now - RESEND_FOR - timedelta(days=1)],
+        )
+        names = [c[0] for c in cursor.description]
+        rows = cursor.fetchall()
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def list_alerts(db: Path, month: date | None = None) -> list[dict[str, Any]]:
@@ -171,7 +216,10 @@ def list_alerts(db: Path, month: date | None = None) -> list[dict[str, Any]]:
         )
         names = [c[0] for c in cursor.description]
         rows = cursor.fetchall()
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    out = [dict(zip(names, row, strict=True)) for row in rows]
+    for alert in out:
+        alert["delivery"] = orjson.loads(alert["channels"] or "{}").get("delivery", "off")
+    return out
 
 
 def sessions_to_stop(

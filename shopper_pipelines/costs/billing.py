@@ -114,6 +114,16 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def usd_text(value: Decimal) -> str:
+    """'$12.35', or 4 decimals below $1 ('$0.0031') so small spend is not shown as $0.00.
+
+    For messages (budgets, alerts). Whole cents stay cents ('$0.30', '$0.00').
+    """
+    if abs(value) >= 1 or value == cents(value):
+        return f"${cents(value)}"
+    return f"${value.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP)}"
+
+
 def segments_from_prices(
     prices: Iterable[tuple[datetime, Decimal, str]], end: datetime
 ) -> list[Segment]:

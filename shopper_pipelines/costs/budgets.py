@@ -15,8 +15,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from shopper_pipelines.costs.billing import cents, month_start
-from shopper_pipelines.costs.ledger import running_costs, spend_by_consumer
+from shopper_pipelines.costs.billing import month_start, usd_text
+from shopper_pipelines.costs.committed import committed
+from shopper_pipelines.costs.ledger import spend_by_consumer
 from shopper_pipelines.errors import BudgetExceededError, InvalidInputError
 from shopper_pipelines.warehouse import connect
 
@@ -97,17 +98,34 @@ def check_consumer(consumer: str) -> str:
 def set_budget(
     db: Path,
     consumer: str,
-    monthly_usd: str | float | Decimal,
+    monthly_usd: str | float | Decimal | None = None,
     *,
-    thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS,
-    action: str = "warn",
+    thresholds: tuple[int, ...] | None = None,
+    action: str | None = None,
     now: datetime | None = None,
 ) -> Budget:
-    """Create or replace a consumer's budget (consumer '*' is the global one)."""
+    """Create a consumer's budget or change an existing one (consumer '*' is the global one).
+
+    What is not given (None) keeps the existing budget's value, so changing thresholds
+    never silently resets the action; a new budget needs `monthly_usd` and takes the
+    defaults (thresholds 50/80/100, action warn).
+    """
     check_consumer(consumer)
-    amount = parse_monthly(monthly_usd)
-    if action not in ACTIONS:
+    if action is not None and action not in ACTIONS:
         raise InvalidInputError(f"--action must be warn, refuse or stop, got {action!r}")
+    existing = get_budget(db, consumer) if db.is_file() else None
+    if monthly_usd is not None:
+        amount = parse_monthly(monthly_usd)
+    elif existing is not None:
+        amount = existing.monthly_usd
+    else:
+        raise InvalidInputError(
+            f"--monthly is required for a new budget ({consumer!r} has none), e.g. --monthly 100"
+        )
+    if thresholds is None:
+        thresholds = existing.thresholds if existing else DEFAULT_THRESHOLDS
+    if action is None:
+        action = existing.action if existing else "warn"
     now = now or datetime.now(UTC)
     with connect(db) as con:
         con.execute(
@@ -169,10 +187,11 @@ def _sent(db: Path, month: date) -> dict[str, set[int]]:
 def budget_status(db: Path, now: datetime | None = None) -> list[dict[str, Any]]:
     """Each budget with this month's spend so far, projection, percent and thresholds.
 
-    `projected_usd` adds what running sessions will cost until their reservations end at
-    their current price. `crossed` are the thresholds spend has reached; `alerted` those
-    already alerted this month; `state` is ok, warning (a threshold below 100 crossed)
-    or exceeded (100 % reached).
+    `projected_usd` adds what live sessions are committed to until their reservations
+    end at their current price (`committed`). `crossed` are the thresholds spend has
+    reached; `alerted` those already alerted this month; `state` is `exceeded` (100 %
+    reached), `over (projected)` (spend is under the budget but the projection is over
+    it), `warning` (a threshold below 100 crossed) or `ok`.
     """
     budgets = list_budgets(db)
     if not budgets:
@@ -180,28 +199,69 @@ def budget_status(db: Path, now: datetime | None = None) -> list[dict[str, Any]]
     now = (now or datetime.now(UTC)).astimezone(UTC)
     month = month_start(now)
     spend = spend_by_consumer(db, month, now)
-    ahead: dict[str, Decimal] = {}
-    for running in running_costs(db, now):
-        ahead[running["consumer"]] = ahead.get(running["consumer"], Decimal(0)) + (
-            running["projected_cost"] - running["cost"]
-        )
+    ahead = committed(db, now)
     sent = _sent(db, month)
     out = []
     for budget in budgets:
-        if budget.is_global:
-            spent, coming = sum(spend.values(), Decimal(0)), sum(ahead.values(), Decimal(0))
-        else:
-            spent = spend.get(budget.consumer_id, Decimal(0))
-            coming = ahead.get(budget.consumer_id, Decimal(0))
+        spent, coming, _ = _parts(budget, spend, ahead)
         percent = float(spent / budget.monthly_usd * 100)
         crossed = [t for t in budget.thresholds if percent >= t]
-        state = "exceeded" if percent >= 100 else ("warning" if crossed else "ok")
+        if percent >= 100:
+            state = "exceeded"
+        elif spent + coming > budget.monthly_usd:
+            state = "over (projected)"
+        else:
+            state = "warning" if crossed else "ok"
         out.append({
             **budget.view(), "month": month, "spend_usd": spent, "projected_usd": spent + coming,
             "percent": round(percent, 2), "crossed": crossed,
             "alerted": sorted(sent.get(budget.consumer_id, set())), "state": state,
         })  # fmt: skip
     return out
+
+
+def _parts(
+    budget: Budget, spend: dict[str, Decimal], ahead: dict[str, tuple[Decimal, int]]
+) -> tuple[Decimal, Decimal, int]:
+    """(spent this month, committed by live sessions, how many) for one budget."""
+    if budget.is_global:
+        spent = sum(spend.values(), Decimal(0))
+        coming = sum((a for a, _ in ahead.values()), Decimal(0))
+        return spent, coming, sum(n for _, n in ahead.values())
+    coming, count = ahead.get(budget.consumer_id, (Decimal(0), 0))
+    return Decimal(spend.get(budget.consumer_id, Decimal(0))), coming, count
+
+
+def _check_spend(
+    db: Path, consumer: str, added: Decimal, what: str, outcome: str, now: datetime | None
+) -> None:
+    """Raise BudgetExceededError when spend so far + what live sessions are committed to
+    + `added` exceeds the consumer's (or the global) refusing budget; `warn` only logs."""
+    budgets = {b.consumer_id: b for b in list_budgets(db)}
+    applying = [b for key in (consumer, GLOBAL) if (b := budgets.get(key))]
+    if not applying:
+        return
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    month = month_start(now)
+    spend = spend_by_consumer(db, month, now)
+    ahead = committed(db, now)
+    for budget in applying:
+        spent, coming, count = _parts(budget, spend, ahead)
+        total = spent + coming + added
+        if total <= budget.monthly_usd:
+            continue
+        whose = "the global budget" if budget.is_global else f"{consumer}'s budget"
+        live = "session" if count == 1 else "sessions"
+        message = (
+            f"{whose} for {month:%Y-%m} would be exceeded: spent {usd_text(spent)} so far"
+            f" + {usd_text(coming)} committed by {count} live {live} until their"
+            f" reservations end + {what} = {usd_text(total)}, over the monthly budget"
+            f" {usd_text(budget.monthly_usd)} (action {budget.action})"
+        )
+        if budget.action == "warn":
+            logger.warning("budget: %s; going ahead anyway (action warn)", message)
+            continue
+        raise BudgetExceededError(f"{message}; {outcome}")
 
 
 def check_provision(
@@ -213,32 +273,33 @@ def check_provision(
 ) -> None:
     """Refuse a new session that would take its consumer (or everyone) past a budget.
 
-    Projected cost = price x reservation hours. A `refuse` or `stop` budget raises
-    BudgetExceededError when this month's spend so far plus the projection exceeds it;
-    a `warn` budget only logs. Called before the session row is written or anything is
-    rented.
+    The check adds this month's spend so far, what the consumer's (for the global
+    budget: everyone's) live sessions are committed to until their reservations end
+    (the projection `budget_status` shows) and this session's projected cost (price x
+    reservation hours). A `refuse` or `stop` budget raises BudgetExceededError when the
+    sum exceeds it; a `warn` budget only logs. Called before the session row is written
+    or anything is rented.
     """
-    budgets = {b.consumer_id: b for b in list_budgets(db)}
-    applying = [b for key in (consumer, GLOBAL) if (b := budgets.get(key))]
-    if not applying:
-        return
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    month = month_start(now)
-    spend = spend_by_consumer(db, month, now)
     price = Decimal(str(price_per_hour))
     projected = price * hours
-    for budget in applying:
-        spent = sum(spend.values(), Decimal(0)) if budget.is_global else spend.get(consumer, 0)
-        spent = Decimal(spent)
-        if spent + projected <= budget.monthly_usd:
-            continue
-        whose = "the global budget" if budget.is_global else f"{consumer}'s budget"
-        message = (
-            f"{whose} for {month:%Y-%m} would be exceeded: spent ${cents(spent)} so far, "
-            f"this session's projected cost ${cents(projected)} (${price:.3f}/h x {hours} h), "
-            f"monthly budget ${cents(budget.monthly_usd)} (action {budget.action})"
-        )
-        if budget.action == "warn":
-            logger.warning("budget: %s; renting anyway (action warn)", message)
-            continue
-        raise BudgetExceededError(f"{message}; nothing was rented")
+    what = f"this session's projected cost {usd_text(projected)} (${price:.3f}/h x {hours} h)"
+    _check_spend(db, consumer, projected, what, "nothing was rented", now)
+
+
+def check_extend(
+    db: Path,
+    consumer: str,
+    session_id: str,
+    price_per_hour: float | Decimal,
+    hours: int,
+    now: datetime | None = None,
+) -> None:
+    """Refuse extending a session when the added hours' cost would pass a refusing budget.
+
+    The session's current reservation is already in the committed part; only the added
+    hours (at its current price) are new. Raises BudgetExceededError, nothing changed.
+    """
+    price = Decimal(str(price_per_hour))
+    added = price * hours
+    what = f"extending {session_id} by {hours} h {usd_text(added)} (${price:.3f}/h x {hours} h)"
+    _check_spend(db, consumer, added, what, f"{session_id} was not extended", now)

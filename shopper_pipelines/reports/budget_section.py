@@ -45,4 +45,7 @@ def add_section(doc: Document, settings: Settings, now: datetime) -> dict[str, A
         "budgets": len(statuses),
         "budgets_exceeded": sum(1 for status in statuses if status["state"] == "exceeded"),
         "budgets_warning": sum(1 for status in statuses if status["state"] == "warning"),
+        "budgets_over_projected": sum(
+            1 for status in statuses if status["state"] == "over (projected)"
+        ),
     }

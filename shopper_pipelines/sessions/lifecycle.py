@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from shopper_pipelines.costs.budgets import check_extend
 from shopper_pipelines.errors import InvalidInputError, ProviderError
 from shopper_pipelines.sessions import store
 from shopper_pipelines.sessions.deployment import deployment_id, instance_provider, monitor_key
@@ -103,7 +104,12 @@ def delete(settings: Settings, session_id: str) -> Session:
 def extend(
     settings: Settings, session_id: str, hours: int, *, override_hard_max: bool = False
 ) -> Session:
-    """Push the reservation out by `hours`, never past the hard maximum unless overridden."""
+    """Push the reservation out by `hours`, never past the hard maximum unless overridden.
+
+    The added hours at the session's current price go through the consumer's (and the
+    global) budget check first: a refusing budget raises BudgetExceededError and the
+    reservation stays as it was.
+    """
     if not 1 <= hours <= MAX_HOURS:
         raise InvalidInputError(f"--hours must be 1-{MAX_HOURS}, got {hours}")
     db = settings.database_path
@@ -119,6 +125,9 @@ def extend(
                 f" past its hard maximum {hard_max:%Y-%m-%d %H:%M} UTC; pass --override-hard-max"
             )
         hard_max = new_expiry
+    billed = store.prices(db, session_id)
+    price = billed[-1].price_per_hour if billed else session.price_per_hour
+    check_extend(db, session.consumer_id, session_id, price, hours)  # raises: nothing changed
     overridden = " (past the hard maximum: overridden)" if hard_max != session.hard_max_at else ""
     store.record(
         db, session_id, f"extended by {hours}h to {new_expiry.isoformat()}{overridden}",

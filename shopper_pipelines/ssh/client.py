@@ -4,14 +4,24 @@ Every call opens one connection with the session's key, checks the server's host
 against the one pinned for that instance (the first successful login pins it), does its
 work and always closes. Retry policy: none here; a call makes one attempt and raises
 SshError, and the callers (readiness polling, idle sampling) retry on their own schedule.
+
+Interrupts: Fabric (invoke) catches KeyboardInterrupt while a remote command runs, sends
+it `^C` and keeps waiting, so Ctrl-C would do nothing until the command ended (minutes of
+a rented GPU). Each call therefore does its SSH work in a worker thread and the calling
+thread waits for it; a KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) lands in
+that wait, the connection is closed (the server hangs up the remote command) and the
+interrupt propagates at once.
 """
 
 import io
 import logging
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import paramiko
 from fabric import Connection
@@ -19,9 +29,12 @@ from fabric import Connection
 from shopper_pipelines.errors import ShopperError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 30.0
+POLL_S = 0.2  # how often the waiting thread wakes (a signal wakes it sooner)
+HANGUP_WAIT_S = 2.0  # after an interrupt: how long to let the worker see the hang-up
 _CUDA_HEADER = re.compile(r"CUDA Version:\s*([0-9]+(?:\.[0-9]+)?)")
 
 
@@ -114,16 +127,49 @@ def _verify_host_key(connection: Connection, target: SshTarget) -> str:
     return seen
 
 
+def _interruptible(connection: Connection, target: SshTarget, work: Callable[[], T]) -> T:
+    """`work()` in a worker thread; an interrupt of the waiting thread closes `connection`
+    and propagates (see the module docstring). Off the main thread, where no signal is
+    delivered, `work()` runs in place."""
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as error:  # handed to the waiting thread, raised there
+            box["error"] = error
+
+    worker = threading.Thread(target=body, name=f"ssh {target!r}", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(POLL_S)
+    except BaseException:
+        logger.warning("%r: interrupted; closing the connection", target)
+        connection.close()
+        worker.join(HANGUP_WAIT_S)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def run_command(
     target: SshTarget, command: str, *, timeout_s: float = COMMAND_TIMEOUT_S
 ) -> CommandResult:
-    """Run one command; a non-zero exit is returned, not raised."""
+    """Run one command; a non-zero exit is returned, not raised. Ctrl-C interrupts it."""
     connection = _connection(target, min(timeout_s, CONNECT_TIMEOUT_S))
-    try:
+
+    def work() -> CommandResult:
         connection.open()
         host_key = _verify_host_key(connection, target)
         result = connection.run(command, hide=True, warn=True, in_stream=False, timeout=timeout_s)
         return CommandResult(result.exited, result.stdout, result.stderr, host_key)
+
+    try:
+        return _interruptible(connection, target, work)
     except SshError:
         raise
     except _AUTH_ERRORS as error:
@@ -172,7 +218,8 @@ def download(target: SshTarget, remote: str, local: Path) -> str:
 
 def _transfer(target: SshTarget, local: Path, remote: str, *, upload: bool) -> str:
     connection = _connection(target, CONNECT_TIMEOUT_S)
-    try:
+
+    def work() -> str:
         connection.open()
         host_key = _verify_host_key(connection, target)
         if upload:
@@ -182,6 +229,9 @@ def _transfer(target: SshTarget, local: Path, remote: str, *, upload: bool) -> s
             connection.get(remote, str(partial))
             os.replace(partial, local)
         return host_key
+
+    try:
+        return _interruptible(connection, target, work)
     except SshError:
         raise
     except _AUTH_ERRORS as error:

@@ -7,6 +7,8 @@ run rented is terminated: that is the guarantee a run gives whatever happens.
 
 import os
 import signal
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -203,10 +205,16 @@ def test_an_interrupt_at_any_step_destroys_the_session_and_marks_the_run(
     [session] = _assert_nothing_left(settings, sandbox)
     first, second = _items(settings, run_id)
     assert (first["status"], first["error_type"]) == ("failed", "interrupted")
+    assert first["error"] == f"interrupted during {step}"
     assert first["session_id"] == session.session_id and first["cost_usd"] > 0
     assert (second["status"], second["error"]) == ("skipped", "run interrupted")
     run = runner_store.require_run(settings.database_path, run_id)
     assert run["status"] == "interrupted" and run["finished_at"] is not None
+    # Bug: the reason always read "interrupted while a session was being destroyed", and
+    # the counters said 0 failed while the item row said failed.
+    assert run["error"] == (f"interrupted (SIGINT during {step} of RTX 4090 x llama3.1:8b, "
+                            f"session {session.session_id})")  # fmt: skip
+    assert (run["items_done"], run["items_failed"]) == (0, 1)
 
 
 def test_sigterm_during_the_run_is_an_interrupt_and_destroys_the_session(
@@ -363,3 +371,74 @@ def test_the_openai_runtime_rents_a_vllm_workload_and_measures_through_it(settin
             "SELECT runtime FROM benchmark_results WHERE result_id = ?", [item["result_id"]]
         ).fetchone()
     assert runtime == ("openai",)
+
+
+def test_a_real_ctrl_c_while_bench_runs_destroys_at_once_not_when_bench_ends(
+    settings, sandbox, monkeypatch
+):
+    """Bug: Fabric caught the KeyboardInterrupt of a Ctrl-C while bench.py ran, forwarded
+    it and kept waiting; the destroy began only when bench.py finished (up to 5 min of
+    billing). A real SIGINT 1 s into a 60 s measurement now starts the destroy at once."""
+    real_run_bench = runner_remote.run_bench
+    sent: list[float] = []
+
+    def ctrl_c_soon(*args, **kwargs):
+        def fire():
+            sent.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Timer(1.0, fire).start()
+        return real_run_bench(*args, **kwargs)
+
+    monkeypatch.setattr(runner_remote, "run_bench", ctrl_c_soon)
+    lines: list[tuple[float, str]] = []
+    run_id = _start(settings, duration="60s")
+
+    with pytest.raises(KeyboardInterrupt):
+        execute_run(settings, run_id, progress=lambda line: lines.append((time.monotonic(), line)))
+
+    [when_sent] = sent
+    heard = [at for at, line in lines if "interrupt received during run: destroying" in line]
+    assert heard and heard[0] - when_sent < 2.0, lines
+    assert time.monotonic() - when_sent < 15  # the destroy included, not 60 s of bench.py
+    [session] = _assert_nothing_left(settings, sandbox)
+    [item] = _items(settings, run_id)
+    assert (item["status"], item["error"]) == ("failed", "interrupted during run")
+    assert item["result_id"] is None  # bench.py was hung up, not waited for
+    run = runner_store.require_run(settings.database_path, run_id)
+    assert run["status"] == "interrupted" and "SIGINT during run" in run["error"]
+    assert session.session_id in run["error"]
+
+
+def test_a_destroy_that_is_never_confirmed_fails_the_run_and_names_the_session(settings, sandbox):
+    """Bug: when the provider kept lying about the destroy (session `failed`, "destroy not
+    confirmed, will retry") the run still said completed, 1 ok, and froze its spend while
+    the instance kept billing. Now the item fails with `destroy_unconfirmed`, the run
+    fails naming the session and the retry command, and no further GPU is rented."""
+    lies = [{"behaviour": "destroy-lies"}] * settings.destroy_attempts
+    queue_faults(sandbox, "vastai.destroy", *lies)
+    run_id = _start(settings, models="llama3.1:8b,mistral:7b", providers="vastai")
+
+    outcome = execute_run(settings, run_id)
+
+    [session] = list_sessions(settings.database_path)
+    assert session.status is Status.FAILED and session.terminated_at is None
+    assert len(_live_instances(sandbox)) == 1  # still there, still billing
+    sid = session.session_id
+    assert (outcome.status, outcome.items_done, outcome.items_failed) == ("failed", 0, 1)
+    assert list(outcome.sessions_alive) == [sid]
+    first, second = _items(settings, run_id)
+    assert (first["status"], first["error_type"]) == ("failed", "destroy_unconfirmed")
+    assert first["result_id"] is not None  # measured fine; the money is the problem
+    assert f"instance {session.instance_id} on vastai" in first["error"]
+    assert f"`gpu-shopper sessions done {sid}`" in first["error"]
+    assert second["status"] == "skipped" and second["session_id"] is None  # nothing rented
+    # Spend: the session's price x (end of the attempt - created): billed so far.
+    assert first["cost_usd"] > 0 and outcome.spent_usd == first["cost_usd"]
+    run = runner_store.require_run(settings.database_path, run_id)
+    assert (run["status"], run["items_done"], run["items_failed"]) == ("failed", 0, 1)
+    assert f"gpu-shopper sessions done {sid}" in run["error"]
+
+    # The command the error names does clean up once the provider behaves.
+    assert lifecycle.done(settings, sid).status is Status.TERMINATED
+    _assert_nothing_left(settings, sandbox)

@@ -3,9 +3,11 @@ sandbox (HTTP, SSH, the Ollama stand-in) and a real warehouse file."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,7 @@ from shopper_pipelines.sandbox.server import running_sandbox
 from shopper_pipelines.sessions.models import Status
 from shopper_pipelines.sessions.store import list_sessions
 from shopper_pipelines.settings import load_settings
+from tests.sandbox_support import queue_faults
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "shopper_pipelines.cli.main"]
@@ -83,27 +86,80 @@ def test_benchmarks_run_measures_the_grid_and_cheapest_answers_from_it(env, sand
     assert "4 ok, 0 failed of 4" in table.stdout
 
 
+def _processes_mentioning(text):
+    """Command lines of live processes that contain `text` (bench.py runs name its run)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and proc.name.isdigit():
+            found.append(cmdline)
+    return found
+
+
 def test_ctrl_c_during_a_measurement_destroys_the_session_and_marks_the_run(env, sandbox, db_path):
+    """Bug: Ctrl-C while bench.py ran did nothing until bench.py finished (Fabric caught
+    the KeyboardInterrupt); with a 60 s measurement the run now stops within seconds,
+    says so, destroys the session and leaves no bench.py running."""
     process = subprocess.Popen(
         [*CLI, "benchmarks", "run", "--models", "llama3.1:8b", "--gpus", "RTX 4090",
-         "--max-budget", "1", "--duration", "20s"],
+         "--max-budget", "1", "--duration", "60s"],
         cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         start_new_session=True,
     )  # fmt: skip
     assert process.stderr is not None
+    head = ""
     for line in process.stderr:
+        head += line
         if "running bench.py" in line:
             break
+    [run_id] = re.findall(r"Benchmark run (brun-\S+):", head)
+    time.sleep(1.0)  # bench.py is under way on the node
+    assert _processes_mentioning(run_id), "bench.py should be running"
     os.killpg(process.pid, signal.SIGINT)
+    sent = time.monotonic()
     rest = process.stderr.read()
-    assert process.wait(timeout=120) == 130, rest
+    assert process.wait(timeout=60) == 130, rest
+    assert time.monotonic() - sent < 10, rest  # not the 60 s bench.py had left
+    assert "interrupt received during run: destroying session" in rest
     assert "interrupted; its sessions were destroyed" in rest
     assert _live_instances(sandbox) == []
+    assert _processes_mentioning(run_id) == []
     [session] = list_sessions(db_path)
     assert session.status is Status.TERMINATED
     status = json.loads(_cli(env, "benchmarks", "status", "-o", "json").stdout)
     assert status["run"]["status"] == "interrupted"
+    assert "SIGINT during run of RTX 4090 x llama3.1:8b" in status["run"]["error"]
     assert status["items"][0]["error_type"] == "interrupted"
+    # Bug: the counters said "0 ok, 0 failed of 1" beside a failed item row.
+    assert (status["run"]["items_done"], status["run"]["items_failed"]) == (0, 1)
+    assert "0 ok, 1 failed of 1" in _cli(env, "benchmarks", "status").stdout
+
+
+def test_a_session_that_cannot_be_destroyed_is_a_loud_failure(env, sandbox, db_path):
+    """Bug: a destroy the provider never confirmed still ended `completed`, "1 ok", exit 0.
+    Now the run fails, exits non-zero and prints a WARNING naming the session and the
+    command that retries the destroy."""
+    env = {**env, "DESTROY_ATTEMPTS": "2"}
+    queue_faults(sandbox, "vastai.destroy", *[{"behaviour": "destroy-lies"}] * 2)
+    result = _cli(env, "benchmarks", "run", "--models", "llama3.1:8b", "--gpus", "RTX 4090",
+                  "--providers", "vastai", "--max-budget", "1", "--duration", "5s",
+                  "-o", "json")  # fmt: skip
+    [session] = list_sessions(db_path)
+    sid = session.session_id
+    assert session.status is Status.FAILED
+    assert result.returncode == 1, result.stderr
+    run = json.loads(result.stdout)["run"]
+    assert (run["status"], run["items_done"], run["items_failed"]) == ("failed", 0, 1)
+    warning = [line for line in result.stderr.splitlines() if line.startswith("WARNING: run")]
+    assert warning and f"`gpu-shopper sessions done {sid}`" in warning[0]
+    assert f"instance {session.instance_id} on vastai" in warning[0]
+    assert len(_live_instances(sandbox)) == 1
+    done = _cli(env, "sessions", "done", sid, timeout=120)  # what the warning says to run
+    assert done.returncode == 0, done.stderr
+    assert _live_instances(sandbox) == []
 
 
 def test_sigterm_during_a_measurement_destroys_the_session(env, sandbox, db_path):

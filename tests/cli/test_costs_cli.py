@@ -156,3 +156,54 @@ def test_bad_input_exits_2_naming_the_flag_and_value(env, args, message):
 def test_costs_before_any_warehouse_says_what_to_run(tmp_path, env):
     result = run_cli({**env, "DATABASE_PATH": str(tmp_path / "none.duckdb")}, "costs")
     assert result.returncode == 1 and "gpu-shopper ingest" in result.stderr
+
+
+def test_budgets_set_keeps_options_not_given(env):
+    """Bug: `budgets set demo --monthly 1 --thresholds 150` reset action refuse to warn."""
+    assert run_cli(env, "budgets", "set", "demo", "--monthly", "1", "--action",
+                   "refuse").returncode == 0  # fmt: skip
+    changed = run_cli(env, "budgets", "set", "demo", "--monthly", "1", "--thresholds", "150")
+    assert changed.returncode == 0, changed.stderr
+    assert "alerts at 150%, action refuse" in changed.stdout
+    listed = json.loads(run_cli(env, "budgets", "list", "-o", "json").stdout)["budgets"]
+    [demo] = [b for b in listed if b["consumer"] == "demo"]
+    assert (demo["thresholds"], demo["action"], demo["monthly_usd_cents"]) == ([150], "refuse",
+                                                                             "1.00")  # fmt: skip
+    assert "keep the existing" in " ".join(run_cli(env, "budgets", "set", "--help").stdout.split())
+    new = run_cli(env, "budgets", "set", "nobody-yet", "--action", "stop")
+    assert new.returncode == 2 and "--monthly is required for a new budget" in new.stderr
+    assert run_cli(env, "budgets", "delete", "demo").returncode == 0
+
+
+def test_session_bill_refuses_filters_it_would_ignore(env):
+    """Bug: `costs -s ID -c nobody --end 2026-12-03` silently ignored -c and --end."""
+    result = run_cli(env, "costs", "-s", "b", "-c", "nobody", "--end", "2026-12-03")
+    assert result.returncode == 2, result.stdout
+    message = " ".join(result.stderr.split())
+    assert "-s/--session 'b' cannot be combined with -c/--consumer, --end" in message
+    assert "Traceback" not in result.stderr
+
+
+def test_projected_overrun_state_and_extend_refused_by_budget(env):
+    """Bugs: `budgets list` said STATE ok with PROJECTED over the budget, and `sessions
+    extend` took no budget check. carol's r: about 2 h at $0.50 = $1.00 spent, 12 h
+    reserved = about $6.00 projected, over a $5.00 budget; extending by 1 h ($0.50) is
+    refused with exit 1 and the expiry is unchanged."""
+    assert run_cli(env, "budgets", "set", "carol", "--monthly", "5", "--action",
+                   "refuse").returncode == 0  # fmt: skip
+    try:
+        listed = json.loads(run_cli(env, "budgets", "list", "-o", "json").stdout)["budgets"]
+        [carol] = [b for b in listed if b["consumer"] == "carol"]
+        assert carol["percent"] < 100 and carol["state"] == "over (projected)"
+        wide = run_cli({**env, "COLUMNS": "200"}, "budgets", "list").stdout
+        assert "over (projected)" in wide
+        before = json.loads(run_cli(env, "sessions", "get", "r", "-o", "json").stdout)
+        result = run_cli(env, "sessions", "extend", "r", "-t", "1", "--override-hard-max")
+        assert result.returncode == 1, result.stdout + result.stderr
+        message = " ".join(result.stderr.split())
+        assert "carol's budget for" in message and "extending r by 1 h $0.50" in message
+        assert "r was not extended" in message
+        after = json.loads(run_cli(env, "sessions", "get", "r", "-o", "json").stdout)
+        assert after["expires_at"] == before["expires_at"] and after["expires_at"]
+    finally:
+        run_cli(env, "budgets", "delete", "carol")

@@ -97,15 +97,16 @@ def test_status_spend_projection_and_thresholds(spent_db):
 
 
 def test_provision_check_refuses_with_spend_projection_and_budget(spent_db):
-    """alice has spent $7.00; 4 h at $0.80 = $3.20 -> $10.20 > $10.00: refused.
-    2 h at $0.80 = $1.60 -> $8.60: allowed."""
+    """alice has spent $7.00 and her running a2 is committed to $2.00 more; 4 h at $0.80
+    = $3.20 -> $12.20 > $10.00: refused. 1 h at $0.80 -> $9.80: allowed."""
     set_budget(spent_db, "alice", "10", action="refuse")
     with pytest.raises(BudgetExceededError) as refused:
         check_provision(spent_db, "alice", 0.80, 4, NOW)
     text = str(refused.value)
-    assert "spent $7.00 so far" in text and "projected cost $3.20" in text
+    assert "spent $7.00 so far" in text and "+ $2.00 committed by 1 live session" in text
+    assert "projected cost $3.20" in text and "= $12.20" in text
     assert "monthly budget $10.00" in text and "nothing was rented" in text
-    check_provision(spent_db, "alice", 0.80, 2, NOW)
+    check_provision(spent_db, "alice", 0.80, 1, NOW)
     check_provision(spent_db, "bob", 100, 12, NOW)  # bob has no budget
 
 
@@ -113,11 +114,11 @@ def test_warn_budget_only_logs(spent_db, caplog):
     set_budget(spent_db, "alice", "10", action="warn")
     with caplog.at_level(logging.WARNING):
         check_provision(spent_db, "alice", 0.80, 4, NOW)
-    assert "renting anyway (action warn)" in caplog.text
+    assert "going ahead anyway (action warn)" in caplog.text
 
 
 def test_global_budget_refuses_anyone(spent_db):
-    """Everyone $10.00 + carol's 1 h at $1.00 = $11.00 > $10.50."""
+    """Everyone $10.00 + a2's $2.00 committed + carol's 1 h at $1.00 = $13.00 > $10.50."""
     set_budget(spent_db, "*", "10.50", action="refuse")
     with pytest.raises(BudgetExceededError, match="the global budget"):
         check_provision(spent_db, "carol", 1.0, 1, NOW)

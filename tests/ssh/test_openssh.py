@@ -1,9 +1,12 @@
 """The SSH layer against a real OpenSSH server on 127.0.0.1 (not our sandbox's asyncssh)."""
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -126,6 +129,49 @@ def test_an_unreadable_key_is_an_auth_error_and_a_closed_port_is_not(openssh):
     with pytest.raises(SshError) as refused:
         run_command(unreachable, "true", timeout_s=5)
     assert not isinstance(refused.value, SshAuthError)
+
+
+def _ctrl_c_in(seconds: float) -> threading.Timer:
+    """A real SIGINT to this process (Python raises KeyboardInterrupt in the main thread)."""
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_interrupts_a_running_remote_command_at_once(openssh):
+    """Bug: Fabric (invoke) caught KeyboardInterrupt, sent the remote command ^C and kept
+    waiting, so Ctrl-C during `bench.py` changed nothing until it ended (minutes of a
+    rented GPU). A real SIGINT now ends `run_command` at once."""
+    target, _, _ = openssh
+    started = time.monotonic()
+    timer = _ctrl_c_in(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_command(target, "sleep 30", timeout_s=60)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 3
+    assert run_command(target, "echo still usable").stdout == "still usable\n"
+
+
+def test_ctrl_c_interrupts_a_download_that_hangs(openssh, tmp_path):
+    """The SFTP calls wait the same way: a download the server never answers (a FIFO
+    nobody writes blocks the server's open) ends on a real SIGINT, leaving no file."""
+    target, _, folder = openssh
+    fifo = folder / "never-written.fifo"
+    os.mkfifo(fifo)
+    local = tmp_path / "result.json"
+    started = time.monotonic()
+    timer = _ctrl_c_in(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            download(target, str(fifo), local)
+    finally:
+        timer.cancel()
+        with contextlib.suppress(OSError):  # lets the server's blocked open return
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert time.monotonic() - started < 3
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fingerprint_matches_ssh_keygen(tmp_path):
