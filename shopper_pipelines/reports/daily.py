@@ -12,7 +12,9 @@ from typing import Any
 import polars as pl
 
 from shopper_pipelines.costs import ledger
+from shopper_pipelines.costs.alerts import list_alerts
 from shopper_pipelines.costs.billing import cents
+from shopper_pipelines.costs.budgets import GLOBAL
 from shopper_pipelines.reports import budget_section, charts
 from shopper_pipelines.reports.document import Chart, Document, Heading, Table, Text
 from shopper_pipelines.reports.periods import Window, day_window
@@ -145,6 +147,31 @@ def _alerts_section(doc: Document, settings: Settings, window: Window) -> int:
     return len(alerts)
 
 
+def _budget_alerts_section(doc: Document, settings: Settings, window: Window) -> int:
+    """Budget thresholds crossed that day, with how each alert was delivered."""
+    month = window.start.date().replace(day=1)
+    alerts = [
+        a
+        for a in list_alerts(settings.database_path, month)
+        if window.start <= a["sent_at"] < window.end
+    ]
+    doc.add(Heading("Budget alerts of the day"))
+    rows = [
+        [
+            f"{a['sent_at'].astimezone(UTC):%H:%M:%S}",
+            "everyone" if a["consumer"] == GLOBAL else a["consumer"],
+            f"{a['threshold']}%",
+            f"${cents(a['spend_usd'])} of ${cents(a['budget_usd'])}",
+            a["action"],
+            a["delivery"],
+        ]
+        for a in reversed(alerts)
+    ]
+    columns = ["Time (UTC)", "Consumer", "Threshold", "Spend", "Action", "Webhook"]
+    doc.add(Table(columns, rows, empty="No budget threshold crossed."))
+    return len(alerts)
+
+
 def _charts(
     doc: Document, settings: Settings, day: date, summary: dict[str, Any], now: datetime
 ) -> None:
@@ -216,6 +243,7 @@ def build_daily_report(settings: Settings, day: date, now: datetime | None = Non
     headline |= _running_section(doc, settings, now)
     headline |= budget_section.add_section(doc, settings, now)
     headline["alerts"] = _alerts_section(doc, settings, window)
+    headline["budget_alerts"] = _budget_alerts_section(doc, settings, window)
 
     target = settings.reports_dir / "daily" / window.label
     return write_report(

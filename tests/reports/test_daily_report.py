@@ -2,13 +2,17 @@
 
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from shopper_pipelines.costs.alerts import send_budget_alerts
+from shopper_pipelines.costs.budgets import set_budget
 from shopper_pipelines.errors import InvalidInputError, ShopperError
 from shopper_pipelines.reports import writer
 from shopper_pipelines.reports.daily import build_daily_report
+from shopper_pipelines.reports.periods import midnight
 from shopper_pipelines.sessions import store
 from shopper_pipelines.settings import Settings, load_settings
 from shopper_pipelines.warehouse import ensure_schema
@@ -118,3 +122,21 @@ def test_unwritable_reports_dir_is_a_clear_error(report_settings: Settings, fill
     blocker.write_text("a file where the reports folder should be")
     with pytest.raises(ShopperError, match=f"REPORTS_DIR: cannot write under {blocker}"):
         build_daily_report(report_settings, filled_warehouse.day, now=filled_warehouse.today)
+
+
+def test_daily_report_lists_the_budget_alerts_of_the_day(
+    report_settings: Settings, filled_warehouse: Filled
+):
+    """Bug: budget thresholds crossed during the day showed only as a state in the budgets
+    table, not as alerts. bob ($5.00/month, 50 and 80 %) has spent 1 h 59 min x $2.40 =
+    $4.76 by 23:59 of day D (95 %): both thresholds alert then, and the report lists them."""
+    db = report_settings.database_path
+    set_budget(db, "bob", Decimal("5.00"), thresholds=(50, 80))
+    late = midnight(filled_warehouse.day) + timedelta(hours=23, minutes=59)
+    send_budget_alerts(report_settings, now=late)
+
+    report = build_daily_report(report_settings, filled_warehouse.day, now=filled_warehouse.today)
+
+    assert report.headline["budget_alerts"] == 2
+    assert "| 23:59:00 | bob | 50% | $4.76 of $5.00 | warn | off |" in report.markdown
+    assert "| 23:59:00 | bob | 80% | $4.76 of $5.00 | warn | off |" in report.markdown
