@@ -36,6 +36,13 @@ FLAG_NO_GPU = "no_gpu_info"
 FLAG_MIXED_GPUS = "mixed_gpus"
 # A GPU name no catalogue entry matches: its figures would rank a card nobody can rent.
 FLAG_UNKNOWN_GPU = "unknown_gpu"
+# Memory that no variant of the named model has: the name or the figures are wrong.
+FLAG_VRAM_MISMATCH = "vram_mismatch"
+VRAM_SLACK = 0.1  # nvidia-smi reports a little under the marketed size (snap_vram's 10 %)
+# A result with any of these is kept but left out of analytics; a mixed host cannot say
+# which card the rate belongs to.
+INVALIDATING = frozenset({FLAG_NO_SUCCESS, FLAG_DEGENERATE_TPS, FLAG_NO_GPU, FLAG_UNKNOWN_GPU,
+                          FLAG_VRAM_MISMATCH, FLAG_MIXED_GPUS})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -196,13 +203,7 @@ def parse_result(data: Any, where: str) -> MeasuredResult:
     gpu_model, raw_name, gpu_count, vram_gb, gpu_flags = _gpus(read, data)
 
     all_flags = list(dict.fromkeys([*flags, *gpu_flags, *_loader_flags(summary)]))
-    valid = (
-        bool(data["valid"])
-        and status != "failed"
-        and not (
-            {FLAG_NO_SUCCESS, FLAG_DEGENERATE_TPS, FLAG_NO_GPU, FLAG_UNKNOWN_GPU} & set(all_flags)
-        )
-    )
+    valid = bool(data["valid"]) and status != "failed" and not (INVALIDATING & set(all_flags))
     return MeasuredResult(
         result_id=result_id,
         status=status,
@@ -248,13 +249,22 @@ def _gpus(read: _Reader, data: dict[str, Any]) -> tuple[str, str | None, int, fl
     if not names:
         return UNKNOWN_GPU, None, 0, None, [FLAG_NO_GPU]
     canonical = [canonical_name(name) for name in names]
-    # The most common model names the result; a mixed host is flagged, not refused.
+    # The most common model names the result; a mixed host or a name (any of them) the
+    # catalogue does not know is flagged: stored, but left out of analytics.
     chosen = max(set(canonical), key=canonical.count)
     flags = [FLAG_MIXED_GPUS] if len(set(canonical)) > 1 else []
     raw_name = names[canonical.index(chosen)]
-    if lookup(raw_name) is None:
+    if any(lookup(name) is None for name in names):
         flags.append(FLAG_UNKNOWN_GPU)
+    model = lookup(raw_name)
+    if model is not None and any(not _fits(model.vram_gb, gb) for gb in vram):
+        flags.append(FLAG_VRAM_MISMATCH)
     return chosen, raw_name, len(names), round(min(vram), 1) if vram else None, flags
+
+
+def _fits(sizes: tuple[int, ...], measured_gb: float) -> bool:
+    """Whether a measured per-GPU memory is one of the model's sizes, within 10 %."""
+    return any(abs(size - measured_gb) <= VRAM_SLACK * size for size in sizes)
 
 
 def _loader_flags(summary: dict[str, float | int | None]) -> list[str]:

@@ -8,7 +8,10 @@ is stored under consumer id '*' (consumer ids cannot contain '*'); it covers eve
 spend together. Months are UTC calendar months.
 """
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -284,6 +287,40 @@ def check_provision(
     projected = price * hours
     what = f"this session's projected cost {usd_text(projected)} (${price:.3f}/h x {hours} h)"
     _check_spend(db, consumer, projected, what, "nothing was rented", now)
+
+
+def check_failover(
+    db: Path,
+    consumer: str,
+    session_id: str,
+    price_increase_per_hour: float | Decimal,
+    hours: int,
+    now: datetime | None = None,
+) -> None:
+    """Refuse falling over to a dearer offer when the difference would pass a budget.
+
+    The session is already committed at its first offer's price; only the increase over
+    its reservation is new. Raises BudgetExceededError; that offer is not rented.
+    """
+    increase = Decimal(str(price_increase_per_hour))
+    added = increase * hours
+    what = (f"falling over to an offer ${increase:.3f}/h dearer for {session_id}'s"
+            f" {hours} h {usd_text(added)}")  # fmt: skip
+    _check_spend(db, consumer, added, what, "that offer was not rented", now)
+
+
+@contextmanager
+def provision_lock(db: Path) -> Iterator[None]:
+    """Serialise budget check and session insert across processes: two provisions started
+    at once would otherwise both pass a check that only one of them fits under."""
+    lock_path = db.with_name(f"{db.name}.budget-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_extend(

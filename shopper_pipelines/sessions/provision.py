@@ -20,10 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from shopper_pipelines.costs.budgets import check_provision
+from shopper_pipelines.costs.budgets import check_failover, check_provision, provision_lock
 from shopper_pipelines.errors import (
+    BudgetExceededError,
     CreateFailedError,
     InvalidInputError,
     OfferGoneError,
@@ -97,8 +99,6 @@ def request_session(
         raise InvalidInputError(
             f"--hours must be 1-{settings.hard_max_hours} (HARD_MAX_HOURS), got {request.hours}"
         )
-    check_provision(settings.database_path, request.consumer_id, offer["price_per_hour"],
-                    request.hours, now)  # fmt: skip
     hard_max_hours = settings.hard_max_hours
     if request.allow_past_hard_max:
         hard_max_hours = max(request.hours, hard_max_hours)
@@ -128,12 +128,15 @@ def request_session(
         hard_max_at=now + timedelta(hours=hard_max_hours),
         public_key=keys.public_openssh,
     )
-    store.insert_session(
-        settings.database_path,
-        session,
-        f"requested by {request.consumer_id}: {offer['gpu_model']} x{offer['gpu_count']}"
-        f" at ${offer['price_per_hour']:.3f}/h ({offer['id']})",
-    )
+    with provision_lock(settings.database_path):  # the check holds until the row exists
+        check_provision(settings.database_path, request.consumer_id, offer["price_per_hour"],
+                        request.hours, now)  # fmt: skip
+        store.insert_session(
+            settings.database_path,
+            session,
+            f"requested by {request.consumer_id}: {offer['gpu_model']} x{offer['gpu_count']}"
+            f" at ${offer['price_per_hour']:.3f}/h ({offer['id']})",
+        )
     return Requested(session, keys.private_openssh)
 
 
@@ -194,6 +197,10 @@ def provision_session(
     tried: list[dict[str, Any]] = []
 
     for offer in _candidates(settings, session, providers):
+        refused = _dearer_refused(settings, session, offer)
+        if refused is not None:
+            tried.append({"offer_key": offer["id"], "outcome": f"budget: {refused}"})
+            continue
         client = client_factory(settings, offer["provider"])
         progress(f"renting {offer['id']} at ${float(offer['price_per_hour']):.3f}/h")
         setup = boot_setup(session.workload, offer["provider"])
@@ -245,6 +252,20 @@ def provision_session(
     reasons = "; ".join(f"{t['offer_key']}: {t['outcome']}" for t in tried) or "no offer left"
     return store.transition(db, session_id, Status.FAILED, f"no offer could be rented ({reasons})",
                             offers_tried=tried, terminated_at=datetime.now(UTC))  # fmt: skip
+
+
+def _dearer_refused(settings: Settings, session: Session, offer: dict[str, Any]) -> str | None:
+    """Why falling over to `offer` would pass a refusing budget, or None: the session is
+    committed at its first offer's price, so only a dearer offer is checked."""
+    increase = Decimal(str(offer["price_per_hour"])) - Decimal(str(session.price_per_hour))
+    if increase <= 0:
+        return None
+    try:
+        check_failover(settings.database_path, session.consumer_id, session.session_id,
+                       increase, session.reservation_hours)  # fmt: skip
+    except BudgetExceededError as error:
+        return str(error)
+    return None
 
 
 def _billing_start(offer: dict[str, Any]) -> store.PricePoint:

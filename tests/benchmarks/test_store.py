@@ -169,6 +169,30 @@ def test_a_gpu_no_catalogue_knows_is_stored_but_left_out_of_the_rankings(db_path
 
 
 @pytest.mark.parametrize(
+    ("gpus", "memory_mib", "flag"),
+    [
+        (["Potato 9000", "NVIDIA GeForce RTX 3060"], 12288, "unknown_gpu"),
+        (["NVIDIA GeForce RTX 3060", "NVIDIA GeForce RTX 3090"], 12288, "mixed_gpus"),
+        (["NVIDIA H100 80GB HBM3"], 24564, "vram_mismatch"),
+    ],
+)
+def test_results_whose_gpus_do_not_add_up_are_left_out(db_path, gpus, memory_mib, flag):
+    """Bug: the unknown_gpu check looked only at the most common name, so an unknown card
+    beside a known one (or two different cards) loaded as valid and won `cheapest`; an
+    "H100" with 24 GB of memory was stored as an H100. Each is now flagged and invalid."""
+    result = variant(tps=900.0)
+    result["host"]["gpus"] = [
+        {"index": i, "name": name, "memory_total_mib": memory_mib, "driver_version": "550.1"}
+        for i, name in enumerate(gpus)
+    ]
+    result_id = store_result(db_path, result, "other", 0.01)
+    row = _row(db_path, result_id, "valid, flags")
+    assert row is not None and row["valid"] is False
+    assert flag in json.loads(row["flags"])
+    assert cheapest(db_path, "llama3.1:8b", source="measured") is None
+
+
+@pytest.mark.parametrize(
     ("change", "field"),
     [
         (lambda r: r.update(schema_version=2), "schema_version"),

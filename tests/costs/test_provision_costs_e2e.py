@@ -3,13 +3,16 @@
 import os
 import subprocess
 import sys
-from decimal import Decimal
+import threading
+from decimal import ROUND_UP, Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
+from shopper_pipelines.costs.budgets import set_budget
 from shopper_pipelines.costs.ledger import cost_summary, session_cost
+from shopper_pipelines.errors import BudgetExceededError
 from shopper_pipelines.inventory.search import OfferFilters, search_offers
 from shopper_pipelines.inventory.service import ingest
 from shopper_pipelines.sandbox.server import running_sandbox
@@ -19,6 +22,7 @@ from shopper_pipelines.sessions.models import SessionRequest, Status
 from shopper_pipelines.sessions.provision import pick_offer, provision_session, request_session
 from shopper_pipelines.settings import load_settings
 from shopper_pipelines.warehouse import connect
+from tests.sandbox_support import queue_faults
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,3 +172,60 @@ def test_the_sandbox_bills_what_the_shop_showed(settings, provider):
         assert not [e for e in events if e["kind"] == "alert"], events
     finally:
         lifecycle.done(settings, session.session_id)
+
+
+def test_provisions_started_at_once_cannot_all_pass_a_refuse_budget(settings):
+    """Bug: three provisions started at the same moment each checked the budget before
+    any of them had written its row, so two were rented under a budget that fits one.
+    Budget = one session's projection + $0.01: exactly one request passes."""
+    offer = pick_offer(settings, offer_id=None, gpu="RTX 3090")
+    one = Decimal(str(offer["price_per_hour"])) * 3
+    set_budget(settings.database_path, "race", (one + Decimal("0.01")).quantize(Decimal("0.01"),
+               rounding=ROUND_UP), action="refuse")  # fmt: skip
+    start = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def request() -> None:
+        start.wait()
+        try:
+            request_session(settings, SessionRequest("race", hours=3), offer)
+            outcomes.append("requested")
+        except BudgetExceededError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=request) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["refused", "refused", "requested"]
+    assert len(store.list_sessions(settings.database_path)) == 1
+
+
+def test_failover_to_a_dearer_offer_is_checked_against_the_budget(settings, sandbox):
+    """Bug: the budget was checked at the first offer's price; when that offer was gone,
+    failover rented a dearer one unchecked and passed a refuse budget. The budget here
+    fits 3 h of the cheapest RTX 3090 but not of the next one: the session fails, the
+    dearer offer is not rented."""
+    found = search_offers(settings.database_path, OfferFilters(gpu="RTX 3090", limit=50))
+    ones = [o for o in found.offers if int(o["gpu_count"]) == 1]
+    first, dearer = (
+        ones[0],
+        next(o for o in ones[1:] if o["price_per_hour"] > ones[0]["price_per_hour"]),
+    )
+    budget = (Decimal(str(first["price_per_hour"])) * 3).quantize(
+        Decimal("0.01"), rounding=ROUND_UP
+    )
+    assert Decimal(str(dearer["price_per_hour"])) * 3 > budget  # the case the test is about
+    set_budget(settings.database_path, "tight", budget, action="refuse")
+    queue_faults(sandbox, f"{first['provider']}.create", {"behaviour": "gone"})
+    settings = settings.model_copy(update={"max_offer_attempts": 2})
+
+    requested = request_session(settings, SessionRequest("tight", hours=3), first)
+    session = provision_session(settings, requested.session.session_id)
+
+    assert session.status is Status.FAILED
+    outcomes = [t["outcome"] for t in session.offers_tried]
+    assert outcomes[0].startswith("gone") and outcomes[1].startswith("budget: ")
+    assert "that offer was not rented" in outcomes[1]
+    assert _instances(sandbox) == []
