@@ -83,7 +83,10 @@ def _live_instance_ids(settings: Any) -> set[tuple[str, str]]:
 def cleanup_orphans(
     execute: Annotated[bool, typer.Option("--execute", help="Destroy (default: dry run)")] = False,
     force: Annotated[bool, typer.Option("--force", help="Skip the confirmation prompt")] = False,
-    provider: Annotated[str | None, typer.Option("-p", "--provider")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option("-p", "--provider", help="Only this provider: vastai or tensordock"),
+    ] = None,
     all_deployments: Annotated[
         bool, typer.Option("--all-deployments", help="Include other deployments' instances")
     ] = False,

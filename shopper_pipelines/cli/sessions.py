@@ -229,7 +229,12 @@ def sessions_delete(session_id: str, output: Output = OutputFormat.table) -> Non
 def sessions_extend(
     session_id: str,
     hours: Annotated[int, typer.Option("-t", "--hours", help="Additional hours, 1-12")] = 1,
-    override_hard_max: Annotated[bool, typer.Option("--override-hard-max")] = False,
+    override_hard_max: Annotated[
+        bool,
+        typer.Option(
+            "--override-hard-max", help="Allow past the hard maximum (HARD_MAX_HOURS, default 12 h)"
+        ),
+    ] = False,
     output: Output = OutputFormat.table,
 ) -> None:
     """Extend the reservation (never past the hard maximum unless overridden)."""
