@@ -23,8 +23,8 @@ from shopper_pipelines.benchmarks.analytics import (
 )
 from shopper_pipelines.errors import InvalidInputError
 from shopper_pipelines.inventory.gpu_models import lookup, resolve_query
+from shopper_pipelines.inventory.market_stats import current_gpu_prices
 from shopper_pipelines.inventory.search import MAX_LIMIT, OfferFilters, search_offers
-from shopper_pipelines.warehouse import connect
 
 NO_EVIDENCE = "none"
 
@@ -70,23 +70,6 @@ def _evidence_for(
     if known is not None and known.family != gpu_model and known.family in evidence:
         return evidence[known.family], known.family
     return None, None
-
-
-def current_gpu_prices(db_path: Path, min_vram_gb: float = 0.0) -> dict[str, dict[str, Any]]:
-    """Live $/GPU-hour per GPU model over available offers with enough VRAM per GPU.
-
-    Inventory has no public per-model median of current offers (its price points are
-    per snapshot and provider), so this reads the `offers_current` view directly:
-    {gpu_model: {"offers": n, "median": $, "min": $}} with price ÷ GPU count.
-    """
-    with connect(db_path, read_only=True) as con:
-        rows = con.execute(
-            "SELECT gpu_model, count(*), median(price_per_hour / gpu_count)::DOUBLE,"
-            " min(price_per_hour / gpu_count)::DOUBLE FROM offers_current"
-            " WHERE available AND vram_gb >= ? GROUP BY gpu_model",
-            [min_vram_gb],
-        ).fetchall()
-    return {row[0]: {"offers": row[1], "median": row[2], "min": row[3]} for row in rows}
 
 
 def _live_price(prices: dict[str, dict[str, Any]], gpu_model: str) -> tuple[int, float | None]:

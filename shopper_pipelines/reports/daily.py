@@ -18,9 +18,8 @@ from shopper_pipelines.costs.budgets import GLOBAL
 from shopper_pipelines.reports import budget_section, charts
 from shopper_pipelines.reports.document import Chart, Document, Heading, Table, Text
 from shopper_pipelines.reports.periods import Window, day_window
-from shopper_pipelines.reports.queries import session_alerts
 from shopper_pipelines.reports.writer import Report, write_report
-from shopper_pipelines.sessions.store import list_sessions
+from shopper_pipelines.sessions.store import alerts_between, list_sessions
 from shopper_pipelines.settings import Settings
 from shopper_pipelines.warehouse import ensure_schema
 
@@ -132,7 +131,7 @@ def _running_section(doc: Document, settings: Settings, now: datetime) -> dict[s
 
 
 def _alerts_section(doc: Document, settings: Settings, window: Window) -> int:
-    alerts = session_alerts(settings.database_path, window.start, window.end)
+    alerts = alerts_between(settings.database_path, window.start, window.end)
     doc.add(Heading("Session alerts of the day"))
     rows = [
         [

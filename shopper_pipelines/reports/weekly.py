@@ -12,11 +12,11 @@ from typing import Any
 
 import polars as pl
 
+from shopper_pipelines.inventory.market_stats import daily_price_medians, popular_gpu_models
 from shopper_pipelines.inventory.search import OfferFilters, search_offers
 from shopper_pipelines.reports import charts, token_leaders
 from shopper_pipelines.reports.document import Chart, Document, Heading, Table, Text
 from shopper_pipelines.reports.periods import week_window
-from shopper_pipelines.reports.queries import daily_price_medians, popular_gpu_models
 from shopper_pipelines.reports.writer import Report, write_report
 from shopper_pipelines.settings import Settings
 from shopper_pipelines.warehouse import ensure_schema

@@ -321,3 +321,17 @@ def prices(db_path: Path, session_id: str) -> list[PricePoint]:
             [session_id],
         ).fetchall()
     return [PricePoint(*row) for row in rows]
+
+
+def alerts_between(db_path: Path, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Alert events of any session in [start, end), oldest first."""
+    with connect(db_path, read_only=True) as con:
+        cursor = con.execute(
+            "SELECT e.occurred_at, e.session_id, s.consumer_id, e.reason"
+            " FROM session_events e LEFT JOIN sessions s USING (session_id)"
+            " WHERE e.kind = 'alert' AND e.occurred_at >= ? AND e.occurred_at < ?"
+            " ORDER BY e.occurred_at, e.event_id",
+            [start, end],
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
