@@ -23,15 +23,14 @@ from shopper_pipelines.benchmarks.runner_offers import cheapest_offer
 from shopper_pipelines.benchmarks.runner_plan import BenchmarkPlan, estimate_cost
 from shopper_pipelines.benchmarks.runner_walk import Walker
 from shopper_pipelines.costs.budgets import set_budget
-from shopper_pipelines.inventory.service import ingest
 from shopper_pipelines.sandbox.server import running_sandbox
 from shopper_pipelines.sessions import lifecycle, provision
 from shopper_pipelines.sessions.models import Status
 from shopper_pipelines.sessions.store import list_sessions
-from shopper_pipelines.settings import PROVIDERS, load_settings
+from shopper_pipelines.settings import PROVIDERS
 from shopper_pipelines.ssh.keys import generate_key_pair
 from shopper_pipelines.warehouse import connect
-from tests.sandbox_support import queue_faults
+from tests.sandbox_support import ingested_settings, queue_faults
 
 
 @pytest.fixture
@@ -44,13 +43,8 @@ def sandbox(tmp_path):
 
 @pytest.fixture
 def settings(db_path, sandbox, tmp_path):
-    settings = load_settings(
-        database_path=db_path, sandbox_url=sandbox, deployment_id="bench",
-        readiness_timeout="20s", ssh_poll_interval_s=0.2, destroy_backoff_s=0.05,
-        destroy_attempts=4, benchmark_results_dir=tmp_path / "results",
-    )  # fmt: skip
-    ingest(settings)
-    return settings
+    return ingested_settings(db_path, sandbox, "bench", destroy_attempts=4,
+                             benchmark_results_dir=tmp_path / "results")  # fmt: skip
 
 
 def _live_instances(sandbox_url):

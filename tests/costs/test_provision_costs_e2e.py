@@ -14,15 +14,13 @@ from shopper_pipelines.costs.budgets import set_budget
 from shopper_pipelines.costs.ledger import cost_summary, session_cost
 from shopper_pipelines.errors import BudgetExceededError
 from shopper_pipelines.inventory.search import OfferFilters, search_offers
-from shopper_pipelines.inventory.service import ingest
 from shopper_pipelines.sandbox.server import running_sandbox
 from shopper_pipelines.sessions import lifecycle, store
 from shopper_pipelines.sessions.deployment import instance_provider
 from shopper_pipelines.sessions.models import SessionRequest, Status
 from shopper_pipelines.sessions.provision import pick_offer, provision_session, request_session
-from shopper_pipelines.settings import load_settings
 from shopper_pipelines.warehouse import connect
-from tests.sandbox_support import queue_faults
+from tests.sandbox_support import ingested_settings, queue_faults
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,12 +33,7 @@ def sandbox(tmp_path):
 
 @pytest.fixture
 def settings(db_path, sandbox):
-    settings = load_settings(
-        database_path=db_path, sandbox_url=sandbox, deployment_id="costs",
-        readiness_timeout="20s", ssh_poll_interval_s=0.2, destroy_backoff_s=0.05,
-    )  # fmt: skip
-    ingest(settings)
-    return settings
+    return ingested_settings(db_path, sandbox, "costs")
 
 
 def _instances(sandbox_url):
@@ -140,8 +133,6 @@ def test_provider_price_differing_from_the_shown_price_is_alerted_and_billed(set
 
 def test_a_session_that_failed_before_create_costs_nothing(settings, sandbox):
     """Every offer gone at rent: no instance ever existed, so no billing at all."""
-    from tests.sandbox_support import queue_faults
-
     queue_faults(sandbox, "vastai.create", *[{"behaviour": "gone"}] * 5)
     offer = pick_offer(settings, offer_id=None, gpu="RTX 4090")
     if offer["provider"] != "vastai":

@@ -4,15 +4,13 @@ the real clients against the real sandbox over HTTP."""
 import pytest
 
 from shopper_pipelines.inventory.search import OfferFilters, search_offers
-from shopper_pipelines.inventory.service import ingest
 from shopper_pipelines.sandbox.server import running_sandbox
 from shopper_pipelines.sessions import lifecycle
 from shopper_pipelines.sessions.deployment import instance_provider
 from shopper_pipelines.sessions.models import SessionRequest, Status, Workload
 from shopper_pipelines.sessions.provision import provision_session, request_session
 from shopper_pipelines.sessions.runtimes import OLLAMA_START, boot_setup
-from shopper_pipelines.settings import load_settings
-from tests.sandbox_support import queue_faults
+from tests.sandbox_support import ingested_settings, queue_faults
 
 
 @pytest.fixture
@@ -23,12 +21,7 @@ def sandbox(tmp_path):
 
 @pytest.fixture
 def settings(db_path, sandbox):
-    settings = load_settings(
-        database_path=db_path, sandbox_url=sandbox, deployment_id="opts",
-        readiness_timeout="20s", ssh_poll_interval_s=0.2, destroy_backoff_s=0.05,
-    )  # fmt: skip
-    ingest(settings)
-    return settings
+    return ingested_settings(db_path, sandbox, "opts")
 
 
 def _cheapest(settings, provider, gpu="RTX 4090"):
