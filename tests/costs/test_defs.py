@@ -17,31 +17,19 @@ from shopper_pipelines.costs.defs import (
     cost_ledger_no_negative_check,
     cost_ledger_unconfirmed_destroy_check,
 )
-from shopper_pipelines.inventory.service import ingest
 from shopper_pipelines.resources import ShopperSettings
-from shopper_pipelines.sandbox.server import running_sandbox
 from shopper_pipelines.sessions import store
 from shopper_pipelines.sessions.defs import destroy_session_job
 from shopper_pipelines.sessions.models import SessionRequest, Status
 from shopper_pipelines.sessions.provision import pick_offer, provision_session, request_session
-from shopper_pipelines.settings import get_settings
 from tests.costs.ledger_support import Billed, insert
+from tests.sandbox_support import env_world
 
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):
-    with running_sandbox(seed=41, boot_seconds=0.2, workdir=tmp_path / "inst") as url:
-        for name, value in {
-            "DATABASE_PATH": str(tmp_path / "w.duckdb"), "SANDBOX_URL": url,
-            "DEPLOYMENT_ID": "costs", "READINESS_TIMEOUT": "20s", "SSH_POLL_INTERVAL_S": "0.2",
-            "DESTROY_BACKOFF_S": "0.05",
-        }.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        settings = get_settings()
-        ingest(settings, ("vastai",))
-        yield settings, url
-        get_settings.cache_clear()
+    with env_world(tmp_path, monkeypatch, "costs") as pair:
+        yield pair
 
 
 def _run_requests(sensor_def, instance) -> list[RunRequest]:
